@@ -1,0 +1,1 @@
+"""Adapters: storage (SQLite, PostgreSQL), the HTTP API, the CLI and settings."""

@@ -1,0 +1,80 @@
+"""The one place where errors become googlerpc Status codes and HTTP statuses (grpc-gateway's mapping)."""
+from __future__ import annotations
+
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+
+from domain.errors import (
+    AlreadyExists,
+    ConcurrentUpdateConflict,
+    FailedPrecondition,
+    InvalidArgument,
+    JobNotFound,
+    JobStoreError,
+    OutOfRange,
+)
+
+from adapters.keys import KeyNotFound
+from adapters.storage.database import DatabaseUnavailable
+
+
+class Unauthenticated(JobStoreError):
+    pass
+
+
+class PermissionDenied(JobStoreError):
+    pass
+
+
+class ResourceExhausted(JobStoreError):
+    pass
+
+
+class Unavailable(JobStoreError):
+    pass
+
+
+class NotFound(JobStoreError):
+    pass
+
+
+class Unimplemented(JobStoreError):
+    pass
+
+
+# (googlerpc code, HTTP status), most specific class first.
+STATUS: list[tuple[type[Exception], int, int]] = [
+    (InvalidArgument, 3, 400),
+    (OutOfRange, 11, 400),
+    (FailedPrecondition, 9, 400),
+    (JobNotFound, 5, 404),
+    (KeyNotFound, 5, 404),
+    (NotFound, 5, 404),
+    (AlreadyExists, 6, 409),
+    (ConcurrentUpdateConflict, 10, 409),
+    (PermissionDenied, 7, 403),
+    (Unauthenticated, 16, 401),
+    (ResourceExhausted, 8, 429),
+    (Unimplemented, 12, 405),
+    (Unavailable, 14, 503),
+    (DatabaseUnavailable, 14, 503),
+    (StoreOperationalError, 14, 503),
+    (StoreInterfaceError, 14, 503),
+]
+INTERNAL = (13, 500)
+
+
+def status_of(error: Exception) -> tuple[int, int]:
+    """(googlerpc code, HTTP status) for `error`; anything unexpected is INTERNAL."""
+    for error_class, code, http_status in STATUS:
+        if isinstance(error, error_class):
+            return code, http_status
+    return INTERNAL
+
+
+def message_of(error: Exception) -> str:
+    if isinstance(error, JobStoreError):
+        return error.message
+    if isinstance(error, DatabaseUnavailable | StoreOperationalError | StoreInterfaceError):
+        return "the database is unavailable right now; retry shortly"
+    return "internal error"

@@ -1,0 +1,1 @@
+"""The JobManager and JobReader HTTP API."""

@@ -1,0 +1,68 @@
+"""The composition root: builds the application, storage, views, keys and projection engine from Settings."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from domain.application import Clock, Jobs, utc_now
+from projections.engine import ProjectionEngine
+
+from adapters.keys import KeyStore, service_secret
+from adapters.settings import Settings
+from adapters.storage.database import Database, PostgresDatabase, SQLiteDatabase
+from adapters.storage.log import EventStoreLog
+from adapters.storage.schema import create_schema
+from adapters.storage.views import SqlViewStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    jobs: Jobs
+    db: Database
+    views: SqlViewStore
+    keys: KeyStore
+    engine: ProjectionEngine
+    page_secret: bytes
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_projections(self) -> None:
+        thread = threading.Thread(target=self.engine.run, args=(self._stop,), name="projections", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.engine.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.jobs.close()
+        self.db.close()
+
+
+def _ensure_postgres_schema(settings: Settings) -> None:
+    if settings.database_schema == "public":
+        return
+    with psycopg.connect(**settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema)))
+
+
+def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    """Open (and on first use create) the store that `settings` names."""
+    db: Database
+    if settings.database_url:
+        _ensure_postgres_schema(settings)
+        db = PostgresDatabase(settings.postgres(), settings.database_schema)
+    else:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = SQLiteDatabase(settings.sqlite_path)
+    create_schema(db)
+    jobs = Jobs(env=settings.event_store_env(), clock=clock)
+    views = SqlViewStore(db)
+    engine = ProjectionEngine(EventStoreLog(jobs), views)
+    return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine,
+                    page_secret=service_secret(db, "page-token"))

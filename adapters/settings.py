@@ -1,0 +1,70 @@
+"""Settings, read from the environment in this one place."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class SettingsError(Exception):
+    """A setting has a value jobstore cannot use; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None = None
+    database_schema: str = "public"
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        url = env.get("JOBSTORE_DATABASE_URL") or None
+        schema = env.get("JOBSTORE_DATABASE_SCHEMA") or "public"
+        if not schema.replace("_", "").isalnum() or not schema[0].isalpha():
+            raise SettingsError(f"JOBSTORE_DATABASE_SCHEMA={schema!r} is not a plain identifier "
+                                "(letters, digits and '_', starting with a letter)")
+        settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
+                       database_schema=schema)
+        if url:
+            settings.postgres()
+        return settings
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "jobstore.sqlite3"
+
+    def postgres(self) -> dict[str, str]:
+        """The parts of JOBSTORE_DATABASE_URL=postgresql://user:password@host:port/dbname."""
+        assert self.database_url
+        parts = urlsplit(self.database_url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+            raise SettingsError(
+                f"JOBSTORE_DATABASE_URL must look like postgresql://user:password@host:port/dbname "
+                f"(got scheme {parts.scheme!r}, host {parts.hostname!r}, database {parts.path.strip('/')!r})")
+        return {
+            "host": parts.hostname,
+            "port": str(parts.port or 5432),
+            "user": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "dbname": unquote(parts.path.strip("/")),
+        }
+
+    def event_store_env(self) -> dict[str, str]:
+        """Settings for the eventsourcing library's persistence module."""
+        if not self.database_url:
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path),
+                    "SQLITE_LOCK_TIMEOUT": "30"}
+        pg = self.postgres()
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
+            "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
+            "POSTGRES_SCHEMA": self.database_schema, "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_CONN_MAX_AGE": "",
+        }

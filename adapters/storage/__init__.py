@@ -1,0 +1,1 @@
+"""Storage: the SQL both backends share, behind one small connection interface."""

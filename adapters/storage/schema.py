@@ -1,0 +1,47 @@
+"""The tables jobstore keeps beside the event store's own: the views, their positions, API keys, secrets."""
+from __future__ import annotations
+
+from domain.enums import JobView
+
+from adapters.storage.database import Database
+
+VIEW_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
+SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes on PostgreSQL
+
+
+def _view_statements(table: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        " stream_id TEXT PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, job_type TEXT NOT NULL, status TEXT NOT NULL,"
+        " project_id TEXT, agent_id TEXT, creation_time TEXT NOT NULL, document TEXT NOT NULL,"
+        " version BIGINT NOT NULL, position BIGINT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_project ON {table} (project_id, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_agent ON {table} (agent_id, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_type ON {table} (job_type, creation_time DESC, job_id DESC)",
+    ]
+
+
+STATEMENTS = [
+    *(_view_statements(table) for table in VIEW_TABLES.values()),
+]
+
+
+def create_schema(db: Database) -> None:
+    """Create every table jobstore needs, if missing. Safe to run from several processes at once."""
+    statements = [s for group in STATEMENTS for s in group] + [
+        "CREATE TABLE IF NOT EXISTS projection_positions (view_name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
+        " role TEXT NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " revoked_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]
+    with db.transaction() as cursor:
+        if db.dialect == "postgres":
+            cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+        for statement in statements:
+            cursor.execute(statement)
+        for view in VIEW_TABLES:
+            cursor.execute("INSERT INTO projection_positions (view_name, position) VALUES (?, 0)"
+                           " ON CONFLICT (view_name) DO NOTHING", (view.value,))

@@ -1,0 +1,132 @@
+"""The application service: JobManager's commands on the event store, with bounded retries on conflicts."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.document import Document
+from domain.enums import TerminationReason
+from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound
+from domain.job import Job, Provenance, check_upsert_request, stream_id
+from domain.values import JobMetadata, WriteMask, job_id_problem
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the job after it, and the global log position of the event it appended (if any)."""
+
+    document: Document
+    position: int | None
+
+
+class Jobs(Application[UUID]):
+    """JobManager: upsert, fail, request and finalize cancellation. Each accepted change is one event."""
+
+    name = "jobstore"
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {Job: 100}
+    MAX_ATTEMPTS = 8
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
+        super().__init__(env=env)
+        self.clock = clock
+
+    def upsert(self, job: JobMetadata, mask: WriteMask, by: Provenance) -> Outcome:
+        check_upsert_request(job, mask)
+        assert job.job_id is not None
+
+        def write(existing: Job | None) -> Job:
+            if existing is None:
+                return Job.create(job, mask, self.clock(), by)
+            existing.upsert(job, mask, self.clock(), by)
+            return existing
+
+        return self._command(job.job_id, write, creates=True)
+
+    def fail(self, job_id: str, reason: TerminationReason | None, error_msg: str | None,
+             by: Provenance) -> Outcome:
+        self._check_job_id(job_id)
+        if reason is None or reason is TerminationReason.UNSPECIFIED:
+            raise InvalidArgument("terminationReason", "is required and must not be UNSPECIFIED")
+
+        def fail(job: Job | None) -> Job:
+            existing = _existing(job, job_id)
+            existing.fail(reason, error_msg, self.clock(), by)
+            return existing
+
+        return self._command(job_id, fail)
+
+    def request_cancellation(self, job_id: str, by: Provenance) -> Outcome:
+        self._check_job_id(job_id)
+
+        def request(job: Job | None) -> Job:
+            existing = _existing(job, job_id)
+            existing.request_cancellation(by)
+            return existing
+
+        return self._command(job_id, request)
+
+    def finalize_cancellation(self, job_id: str, by: Provenance) -> Outcome:
+        self._check_job_id(job_id)
+
+        def finalize(job: Job | None) -> Job:
+            existing = _existing(job, job_id)
+            existing.finalize_cancellation(self.clock(), by)
+            return existing
+
+        return self._command(job_id, finalize)
+
+    def job(self, job_id: str, version: int | None = None) -> Job:
+        """The job replayed from its event stream (at `version` when given)."""
+        try:
+            job = self.repository.get(stream_id(job_id), version=version)
+        except AggregateNotFoundError:
+            raise JobNotFound(job_id) from None
+        assert isinstance(job, Job)
+        return job
+
+    # --- internals
+
+    @staticmethod
+    def _check_job_id(job_id: str) -> None:
+        problem = job_id_problem(job_id)
+        if problem:
+            raise InvalidArgument("jobId", problem)
+
+    def _command(self, job_id: str, change: Callable[[Job | None], Job], creates: bool = False) -> Outcome:
+        for attempt in range(self.MAX_ATTEMPTS):
+            try:
+                current: Job | None = self.job(job_id)
+            except JobNotFound:
+                if not creates:
+                    raise
+                current = None
+            job = change(current)
+            if not job.pending_events:
+                return Outcome(job.document, None)
+            try:
+                recordings = self.save(job)
+            except IntegrityError:
+                time.sleep(0.001 * (2 ** attempt))
+                continue
+            return Outcome(job.document, recordings[-1].notification.id)
+        raise ConcurrentUpdateConflict(
+            f"job {job_id!r} kept changing under concurrent writers ({self.MAX_ATTEMPTS} attempts): retry the request")
+
+
+def _existing(job: Job | None, job_id: str) -> Job:
+    if job is None:
+        raise JobNotFound(job_id)
+    return job

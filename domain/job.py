@@ -1,0 +1,237 @@
+"""The Job aggregate: one event stream per job, every transition checked against the transition table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.document import Document, format_time, merge
+from domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
+from domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
+from domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
+from domain.values import JobMetadata, WriteMask, job_id_problem, masked_job_data_fields
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who asked for a change: the API key's name and role, and the request it came in."""
+
+    actor: str
+    role: str
+    request_id: str
+
+
+def stream_id(job_id: str) -> UUID:
+    """The event stream of a job: a name-based UUID, so a job id always finds the same stream."""
+    return uuid5(NAMESPACE_URL, "jobstore:job:" + job_id)
+
+
+class Job(Aggregate):
+    """A job's life. Public commands validate and trigger at most one event; events only merge data."""
+
+    class Event(Aggregate.Event):
+        data: dict[str, Any]
+        actor: str
+        role: str
+        request_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Job)
+            aggregate.document = merge(aggregate.document, self.data)
+
+    class Created(Event, Aggregate.Created):
+        job_id: str
+
+    class Upserted(Event):
+        pass
+
+    class Failed(Event):
+        pass
+
+    class CancellationRequested(Event):
+        pass
+
+    class CancellationFinalized(Event):
+        pass
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.document: Document = {}
+
+    @staticmethod
+    def create_id(job_id: str) -> UUID:
+        return stream_id(job_id)
+
+    # --- reading the state
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus(self.document["status"])
+
+    @property
+    def job_type(self) -> JobType:
+        return JobType(self.document["jobType"])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    # --- commands
+
+    @classmethod
+    def create(cls, job: JobMetadata, mask: WriteMask, at: datetime, by: Provenance) -> Job:
+        """A new job from every field present in `job` (UpsertJob on a job id not seen before)."""
+        assert job.job_id is not None
+        if job.job_type is None or job.job_type is JobType.UNSPECIFIED:
+            raise InvalidArgument("job.jobType", "is required to create a job and must not be UNSPECIFIED")
+        _check_job_data_kinds(job, mask, job.job_type)
+        status = _initial_status(job.status)
+        document: Document = {
+            "jobId": job.job_id,
+            "jobType": job.job_type.value,
+            "status": status.value,
+            "creationTime": format_time(at),
+            "cancellationRequested": False,
+        }
+        wire = job.wire()
+        for field in ("terminationReason", "agentId", "archivedJobLogs", "jobData"):
+            if field in wire and not (field == "terminationReason" and
+                                      job.termination_reason is TerminationReason.UNSPECIFIED):
+                document[field] = wire[field]
+        return cls._create(cls.Created, id=stream_id(job.job_id), job_id=job.job_id, data=document,
+                           actor=by.actor, role=by.role, request_id=by.request_id)
+
+    def upsert(self, job: JobMetadata, mask: WriteMask, at: datetime, by: Provenance) -> None:
+        """Write the masked fields of `job`; a write that changes nothing triggers nothing."""
+        if job.job_type is not None and job.job_type is not self.job_type:
+            raise InvalidArgument("job.jobType", f"a job's type never changes: job {self.job_id!r} is "
+                                                 f"{self.job_type.value}, the request says {job.job_type.value}")
+        _check_job_data_kinds(job, mask, self.job_type)
+        wire = job.wire()
+        changes: Document = {}
+        if mask.status and job.status is not None and job.status is not self.status:
+            changes.update(self._status_change(job.status, at))
+        for bit, field in (("term_reason", "terminationReason"), ("agent_id", "agentId"),
+                           ("archived_job_logs", "archivedJobLogs")):
+            if getattr(mask, bit) and wire[field] != self.document.get(field):
+                changes[field] = wire[field]
+        job_data_changes: dict[str, dict[str, Any]] = {}
+        for kind, field in masked_job_data_fields(mask):
+            value = wire["jobData"][kind][field]
+            if value != self.document.get("jobData", {}).get(kind, {}).get(field):
+                job_data_changes.setdefault(kind, {})[field] = value
+        if job_data_changes:
+            changes["jobData"] = job_data_changes
+        if not changes:
+            return
+        if self.is_terminal and set(changes) - {"archivedJobLogs"}:
+            raise FailedPrecondition(
+                f"job {self.job_id!r} is {self.status.value}, a terminal status: only archivedJobLogs may still "
+                f"change (the request would change {', '.join(sorted(set(changes) - {'archivedJobLogs'}))})")
+        self._trigger(self.Upserted, changes, by)
+
+    def fail(self, reason: TerminationReason, error_msg: str | None, at: datetime, by: Provenance) -> None:
+        if self.status is JobStatus.FAILED and self.document.get("terminationReason") == reason.value \
+                and self.document.get("errorMsg") == error_msg:
+            return
+        if self.is_terminal:
+            raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: it cannot fail")
+        data: Document = {"status": JobStatus.FAILED.value, "terminationReason": reason.value,
+                          "completionTime": format_time(at)}
+        if error_msg is not None:
+            data["errorMsg"] = error_msg
+        self._trigger(self.Failed, data, by)
+
+    def request_cancellation(self, by: Provenance) -> None:
+        if self.is_terminal:
+            raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: "
+                                    "there is nothing left to cancel")
+        if self.document.get("cancellationRequested"):
+            return
+        self._trigger(self.CancellationRequested, {"cancellationRequested": True}, by)
+
+    def finalize_cancellation(self, at: datetime, by: Provenance) -> None:
+        if self.status is JobStatus.CANCELLED:
+            return
+        if self.is_terminal:
+            raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: "
+                                    "it cannot be cancelled")
+        if not self.document.get("cancellationRequested"):
+            raise FailedPrecondition(f"job {self.job_id!r} has no cancellation request: request a cancellation "
+                                     "(POST /v1/jobs/cancel/{jobId}) before finalizing it")
+        assert route(self.status, JobStatus.CANCELLED) is Route.FINALIZE
+        self._trigger(self.CancellationFinalized,
+                      {"status": JobStatus.CANCELLED.value, "completionTime": format_time(at)}, by)
+
+    # --- helpers
+
+    def _status_change(self, target: JobStatus, at: datetime) -> Document:
+        if route(self.status, target) is not Route.DIRECT:
+            raise IllegalTransition(f"job {self.job_id!r} cannot move from {self.status.value} to "
+                                    f"{target.value} (see the transition table)")
+        change: Document = {"status": target.value}
+        if target is JobStatus.RUNNING and "startTime" not in self.document:
+            change["startTime"] = format_time(at)
+        if target in TERMINAL:
+            change["completionTime"] = format_time(at)
+        return change
+
+    def _trigger(self, event_class: type[Job.Event], data: Document, by: Provenance) -> None:
+        self.trigger_event(event_class, data=data, actor=by.actor, role=by.role, request_id=by.request_id)
+
+
+def _initial_status(requested: JobStatus | None) -> JobStatus:
+    if requested in (None, JobStatus.UNSPECIFIED, INITIAL_STATUS):
+        return INITIAL_STATUS
+    assert requested is not None
+    if route(NEW_JOB, requested) is not Route.DIRECT:
+        raise IllegalTransition(f"a new job starts in {INITIAL_STATUS.value} or "
+                                f"{', '.join(s.value for s in [*TRANSITIONS_FROM_NEW])}, not {requested.value}")
+    return requested
+
+
+TRANSITIONS_FROM_NEW = [s for s in JobStatus if route(NEW_JOB, s) is Route.DIRECT]
+
+
+def _check_job_data_kinds(job: JobMetadata, mask: WriteMask, job_type: JobType) -> None:
+    """jobData in the request and in the mask may only name the key that belongs to the job's type."""
+    expected = JOB_DATA_KEY[job_type]
+    carried = list(job.wire().get("jobData", {}))
+    for kind in carried:
+        if kind != expected:
+            raise InvalidArgument(f"job.jobData.{kind}", f"does not match the job's type {job_type.value} "
+                                  + (f"(its data goes in jobData.{expected})" if expected else "(it carries no data)"))
+    for kind, _field in masked_job_data_fields(mask):
+        if kind != expected:
+            raise InvalidArgument(f"writeMask.jobData.{kind}", f"does not match the job's type {job_type.value}")
+
+
+def check_upsert_request(job: JobMetadata, mask: WriteMask) -> None:
+    """The checks an upsert passes before any job is loaded: the request's own validity."""
+    if job.job_id is None:
+        raise InvalidArgument("job.jobId", "is required")
+    problem = job_id_problem(job.job_id)
+    if problem:
+        raise InvalidArgument("job.jobId", problem)
+    if job.status is JobStatus.CANCELLED:
+        raise InvalidArgument("job.status", "JOB_STATUS_CANCELLED is reached only through FinalizeCancellation "
+                                            "(POST /v1/jobs/{jobId}:finalizeCancellation)")
+    wire = job.wire()
+    carried = {
+        "status": job.status not in (None, JobStatus.UNSPECIFIED),
+        "termReason": job.termination_reason not in (None, TerminationReason.UNSPECIFIED),
+        "agentId": "agentId" in wire,
+        "archivedJobLogs": "archivedJobLogs" in wire,
+    }
+    wire_field = {"status": "status", "termReason": "terminationReason", "agentId": "agentId",
+                  "archivedJobLogs": "archivedJobLogs"}
+    for bit, is_set in mask.wire().items():
+        if bit in carried and is_set and not carried[bit]:
+            raise InvalidArgument(f"writeMask.{bit}", f"is set but the request carries no job.{wire_field[bit]}")
+    for kind, field in masked_job_data_fields(mask):
+        if field not in wire.get("jobData", {}).get(kind, {}):
+            raise InvalidArgument(f"writeMask.jobData.{kind}.{field}",
+                                  f"is set but the request carries no job.jobData.{kind}.{field}")

@@ -1,0 +1,172 @@
+"""Value objects of a job, in the contract's wire shapes (camelCase aliases, enums by name).
+
+They validate what a writer sends; the job document that events carry is their JSON form.
+"""
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
+
+MAX_TEXT = 4096
+MAX_ITEMS = 10_000
+MAX_JOB_ID = 128
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+def job_id_problem(job_id: str) -> str | None:
+    """Why `job_id` is not a valid job id, or None when it is."""
+    if not 1 <= len(job_id) <= MAX_JOB_ID:
+        return f"must be 1 to {MAX_JOB_ID} characters long (got {len(job_id)})"
+    for ch in job_id:
+        if ch == "/" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"must not contain '/', whitespace or control characters (found {ch!r})"
+    return None
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form as sent on the wire: camelCase, unset fields omitted."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+
+
+class RimeUUID(Wire):
+    uuid: Text
+
+
+class SafeURL(Wire):
+    url: Text
+
+
+class ArchivedJobLogs(Wire):
+    url: SafeURL | None = None
+    expiration_time: Timestamp | None = None
+
+
+class TestBatchProgress(Wire):
+    type: Text | None = None
+    status: TestTaskStatus | None = None
+
+
+class TestRunProgress(Wire):
+    test_run_id: Text | None = None
+    status: TestTaskStatus | None = None
+    test_batches: Annotated[list[TestBatchProgress], Field(max_length=MAX_ITEMS)] | None = None
+
+
+class StressTestJobProgress(Wire):
+    test_run: TestRunProgress | None = None
+
+
+class ContinuousTestRunProgress(Wire):
+    test_run: TestRunProgress | None = None
+    bin_start_time: Timestamp | None = None
+    bin_end_time: Timestamp | None = None
+
+
+class ContinuousTestJobProgress(Wire):
+    test_runs: Annotated[list[ContinuousTestRunProgress], Field(max_length=MAX_ITEMS)] | None = None
+
+
+class StressTestData(Wire):
+    project_id: RimeUUID | None = None
+    test_run_id: Text | None = None
+    progress: StressTestJobProgress | None = None
+
+
+class ContinuousIncrementalTestData(Wire):
+    firewall_id: Text | None = None
+    ct_test_run_ids: Annotated[list[Text], Field(max_length=MAX_ITEMS)] | None = None
+    progress: ContinuousTestJobProgress | None = None
+
+
+class FileScanData(Wire):
+    project_id: RimeUUID | None = None
+    file_scan_id: Text | None = None
+
+
+class JobData(Wire):
+    stress: StressTestData | None = None
+    continuous_inc: ContinuousIncrementalTestData | None = None
+    file_scan: FileScanData | None = None
+
+
+class JobMetadata(Wire):
+    """A job as a writer sends it. Output-only fields are accepted and ignored."""
+
+    job_id: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    job_type: JobType | None = None
+    status: JobStatus | None = None
+    termination_reason: TerminationReason | None = None
+    job_data: JobData | None = None
+    agent_id: RimeUUID | None = None
+    archived_job_logs: ArchivedJobLogs | None = None
+    # Output-only: computed by jobstore, ignored on input.
+    creation_time: Timestamp | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+    running_time_secs: float | None = None
+    job_progress_str: Text | None = None
+    cancellation_requested: bool | None = None
+    error_msg: Text | None = None
+
+
+class StressTestMask(Wire):
+    project_id: bool = False
+    test_run_id: bool = False
+    progress: bool = False
+
+
+class ContinuousIncrementalTestMask(Wire):
+    firewall_id: bool = False
+    ct_test_run_ids: bool = False
+    progress: bool = False
+
+
+class FileScanMask(Wire):
+    project_id: bool = False
+    file_scan_id: bool = False
+
+
+class JobDataMask(Wire):
+    stress: StressTestMask | None = None
+    continuous_inc: ContinuousIncrementalTestMask | None = None
+    file_scan: FileScanMask | None = None
+
+
+class WriteMask(Wire):
+    """UpsertJobRequestWriteMask: which fields of an existing job an upsert writes."""
+
+    status: bool = False
+    term_reason: bool = False
+    agent_id: bool = False
+    archived_job_logs: bool = False
+    job_data: JobDataMask | None = None
+
+
+def masked_job_data_fields(mask: WriteMask) -> list[tuple[str, str]]:
+    """(jobData key, field) pairs, in wire names, whose mask bit is set."""
+    if mask.job_data is None:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for kind_field, kind_mask in mask.job_data:
+        if kind_mask is None:
+            continue
+        kind = to_camel(kind_field)
+        pairs.extend((kind, to_camel(name)) for name, bit in kind_mask if bit)
+    return pairs

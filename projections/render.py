@@ -1,0 +1,80 @@
+"""What each view shows of a job document, and the fields derived when a job is read."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.document import Document, parse_time
+from domain.enums import JobStatus, JobView, TestTaskStatus
+from domain.transitions import TERMINAL
+
+VIEWS: tuple[JobView, JobView] = (JobView.BASIC, JobView.FULL)
+PROGRESS_KINDS = ("stress", "continuousInc")
+
+
+def stored_view(view: JobView) -> JobView:
+    """The view that serves a request: UNSPECIFIED means BASIC."""
+    return JobView.FULL if view is JobView.FULL else JobView.BASIC
+
+
+def view_document(document: Document, view: JobView) -> Document:
+    """The part of a job document that `view` keeps: BASIC drops every `progress` in jobData."""
+    if stored_view(view) is JobView.FULL or "jobData" not in document:
+        return document
+    job_data = {kind: {k: v for k, v in fields.items() if k != "progress"}
+                for kind, fields in document["jobData"].items()}
+    return {**document, "jobData": job_data}
+
+
+def present(document: Document, view: JobView, now: datetime) -> dict[str, Any]:
+    """The job as a read returns it: the view's fields plus `runningTimeSecs` and, in FULL, `jobProgressStr`."""
+    shown = dict(view_document(document, view))
+    shown["runningTimeSecs"] = running_time_secs(document, now)
+    if stored_view(view) is JobView.FULL:
+        progress = progress_text(document)
+        if progress is not None:
+            shown["jobProgressStr"] = progress
+    return shown
+
+
+def running_time_secs(document: Document, now: datetime) -> float:
+    """0 before startTime; completion - start once terminal; otherwise now - start."""
+    if "startTime" not in document:
+        return 0.0
+    start = parse_time(document["startTime"])
+    if JobStatus(document["status"]) in TERMINAL and "completionTime" in document:
+        end = parse_time(document["completionTime"])
+    else:
+        end = now
+    return max(0.0, (end - start).total_seconds())
+
+
+def progress_text(document: Document) -> str | None:
+    """"n / N tests completed" for a stress test, "n / N time bins completed" for a continuous test."""
+    job_data = document.get("jobData", {})
+    stress = job_data.get("stress", {})
+    if "progress" in stress:
+        batches = stress["progress"].get("testRun", {}).get("testBatches", [])
+        done = sum(1 for b in batches if b.get("status") == TestTaskStatus.COMPLETED.value)
+        return f"{done} / {len(batches)} tests completed"
+    continuous = job_data.get("continuousInc", {})
+    if "progress" in continuous:
+        runs = continuous["progress"].get("testRuns", [])
+        done = sum(1 for r in runs if r.get("testRun", {}).get("status") == TestTaskStatus.COMPLETED.value)
+        return f"{done} / {len(continuous.get('ctTestRunIds', []))} time bins completed"
+    return None
+
+
+def project_id(document: Document) -> str | None:
+    """The project a job belongs to, if any (stress tests and file scans)."""
+    job_data = document.get("jobData", {})
+    for kind in ("stress", "fileScan"):
+        uuid = job_data.get(kind, {}).get("projectId", {}).get("uuid")
+        if uuid is not None:
+            return str(uuid)
+    return None
+
+
+def agent_id(document: Document) -> str | None:
+    uuid = document.get("agentId", {}).get("uuid")
+    return None if uuid is None else str(uuid)

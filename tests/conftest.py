@@ -1,0 +1,78 @@
+"""Shared fixtures: every store-backed test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from JOBSTORE_TEST_DATABASE_URL (`bash tests/run` starts a private server and sets it). Each
+test gets its own schema there, and its own directory for SQLite. In CI a missing PostgreSQL is a failure.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from adapters.runtime import Services, open_services
+from adapters.settings import Settings
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def postgres_url() -> str:
+    url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("JOBSTORE_TEST_DATABASE_URL is not set: in CI the PostgreSQL tests must run, not skip")
+        pytest.skip("no PostgreSQL: run `bash tests/run`, or set JOBSTORE_TEST_DATABASE_URL")
+    return url
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+SettingsFactory = Callable[[], Settings]
+
+
+@pytest.fixture
+def make_settings(backend: str, tmp_path: Path) -> Iterator[SettingsFactory]:
+    """Fresh, empty stores on the test's backend (one per call)."""
+    schemas: list[str] = []
+    url = postgres_url() if backend == "postgres" else None
+
+    def make() -> Settings:
+        home = tmp_path / f"home-{uuid.uuid4().hex[:8]}"
+        if url is None:
+            return Settings(home=home)
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        schemas.append(schema)
+        return Settings(home=home, database_url=url, database_schema=schema)
+
+    yield make
+    for schema in schemas:
+        assert url is not None
+        drop_schema(url, schema)
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    opened = open_services(settings)
+    yield opened
+    opened.close()
+
+
+def unique(prefix: str = "job") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

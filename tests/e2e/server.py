@@ -1,0 +1,112 @@
+"""A real `jobstore serve` process for end-to-end tests, driven only through the CLI and HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+JOBSTORE = shutil.which("jobstore", path=str(Path(sys.executable).parent)) or "jobstore"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Server:
+    def __init__(self, home: Path, database_url: str | None = None, schema: str | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTORE_")}
+        self.env["JOBSTORE_HOME"] = str(home)
+        if database_url:
+            self.env["JOBSTORE_DATABASE_URL"] = database_url
+        if schema:
+            self.env["JOBSTORE_DATABASE_SCHEMA"] = schema
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([JOBSTORE, *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+                              cwd=self.home)
+
+    def key(self, role: str, name: str | None = None) -> str:
+        args = ["keys", "create", "--role", role] + (["--name", name] if name else [])
+        done = self.cli(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    def start(self, wait: float = 30) -> Server:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.home / "serve.log"
+        log = open(self.log_path, "w")
+        self.process = subprocess.Popen([JOBSTORE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                                        env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
+                                        text=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("jobstore serve exited:\n" + self.log_path.read_text())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("jobstore serve did not listen in time:\n" + self.log_path.read_text())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = None, raw: bytes | None = None,
+             headers: dict[str, str] | None = None) -> Reply:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        sent = {"content-type": "application/json"} if data is not None else {}
+        if key:
+            sent["rime-api-key"] = key
+        sent.update(headers or {})
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text, status, got = response.read().decode(), response.status, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            text, status, got = error.read().decode(), error.code, dict(error.headers)
+        try:
+            parsed = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            parsed = text
+        return Reply(status, parsed, {k.lower(): v for k, v in got.items()})
+
+    def eventually(self, path: str, key: str, check: Any, timeout: float = 10) -> Reply:
+        """GET `path` until `check(reply)` holds (views are eventually consistent) or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.call("GET", path, key=key)
+            if check(reply) or time.monotonic() > deadline:
+                return reply
+            time.sleep(0.02)
