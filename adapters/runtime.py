@@ -27,6 +27,7 @@ class Services:
     keys: KeyStore
     engine: ProjectionEngine
     page_secret: bytes
+    last_written: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -34,6 +35,17 @@ class Services:
         thread = threading.Thread(target=self.engine.run, args=(self._stop,), name="projections", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def note_written(self, position: int | None) -> None:
+        """Remember the newest event this process appended, so its own later reads can wait for it."""
+        if position is not None and position > self.last_written:
+            self.last_written = position
+        self.engine.wake.set()
+
+    def catch_up_with_own_writes(self, timeout: float = 2.0) -> None:
+        """Read-your-writes within one process: wait (bounded) until the views hold this process's writes."""
+        if self.last_written and self._threads:
+            self.engine.wait_for(self.last_written, timeout)
 
     def close(self) -> None:
         self._stop.set()

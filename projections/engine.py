@@ -50,6 +50,7 @@ class ProjectionEngine:
         self.batch_size = batch_size
         self.wake = threading.Event()
         self._advanced = threading.Condition()
+        self._reached: dict[JobView, int] = {}
 
     def step(self, view: JobView) -> int:
         """Apply one batch to `view`; returns how many events it consumed."""
@@ -62,6 +63,7 @@ class ProjectionEngine:
         if not self.store.commit(view, rows, start, events[-1].position):
             return 0
         with self._advanced:
+            self._reached[view] = events[-1].position
             self._advanced.notify_all()
         return len(events)
 
@@ -86,13 +88,22 @@ class ProjectionEngine:
                 self.wake.wait(idle_seconds)
                 self.wake.clear()
 
+    def reached(self, position: int) -> bool:
+        """Whether every view is known to have consumed the log up to `position`."""
+        if all(self._reached.get(v, 0) >= position for v in self.views):
+            return True
+        for view in self.views:
+            self._reached[view] = max(self._reached.get(view, 0), self.store.position(view))
+        return all(self._reached[v] >= position for v in self.views)
+
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until every view has reached `position` (or `timeout` seconds pass)."""
         deadline = time.monotonic() + timeout
+        self.wake.set()
         with self._advanced:
-            while min(self.store.position(v) for v in self.views) < position:
+            while not self.reached(position):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._advanced.wait(min(remaining, 0.05))
+                self._advanced.wait(min(remaining, 0.01))
         return True

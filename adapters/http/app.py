@@ -172,7 +172,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
 
     def written(outcome: Outcome, content: dict[str, Any] | None = None) -> JSONResponse:
         """A write's response: by default the job as BASIC shows it, and where its event stands in the log."""
-        services.engine.wake.set()
+        services.note_written(outcome.position)
         headers = {"X-Jobstore-Position": str(outcome.position)} if outcome.position is not None else None
         if content is None:
             content = {"job": present(outcome.document, JobView.BASIC, now())}
@@ -193,6 +193,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         return job_id
 
     def read_row(job_id: str, view: JobView) -> ViewRow:
+        services.catch_up_with_own_writes()
         row = services.views.get(view, checked_job_id(job_id))
         if row is None:
             raise JobNotFound(job_id)
@@ -280,6 +281,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
                 raise InvalidArgument("pageToken", "was issued for a different query; send the same query, or "
                                                    "start again from the first page without pageToken")
             wanted = issued_for
+        services.catch_up_with_own_writes()
         rows = services.views.list(shown, wanted, after, size + 1)
         has_more = len(rows) > size
         rows = rows[:size]
