@@ -1,0 +1,93 @@
+"""Two writers on one job: both commands take effect or one is reported as a conflict; no update is lost."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from adapters.runtime import Services, open_services
+from adapters.settings import Settings
+from domain.errors import ConcurrentUpdateConflict
+from domain.job import Job, Provenance, stream_id
+from domain.values import JobMetadata, WriteMask
+from tests.conftest import unique
+
+CREATOR = Provenance("creator", "writer", "create")
+
+
+def create_running_job(services: Services) -> str:
+    job_id = unique("conc")
+    services.jobs.upsert(JobMetadata.model_validate({
+        "jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST", "status": "JOB_STATUS_PENDING",
+        "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), WriteMask(), CREATOR)
+    return job_id
+
+
+def test_concurrent_updates_to_one_version_cannot_both_win(services: Services) -> None:
+    job_id = create_running_job(services)
+    first, second = services.jobs.job(job_id), services.jobs.job(job_id)
+    first.request_cancellation(Provenance("one", "writer", "r1"))
+    second.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "a"}}), WriteMask(agent_id=True),
+                  services.jobs.clock(), Provenance("two", "writer", "r2"))
+    services.jobs.save(first)
+    with pytest.raises(IntegrityError):
+        services.jobs.save(second)
+    history = list(services.jobs.repository.event_store.get(stream_id(job_id)))
+    assert [type(e).__name__ for e in history] == ["Created", "CancellationRequested"]
+
+
+def run_together(workers: list[Callable[[], Any]]) -> list[BaseException]:
+    barrier = threading.Barrier(len(workers))
+    errors: list[BaseException] = []
+
+    def go(work: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - collected and asserted on below
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return errors
+
+
+def test_two_writer_processes_updating_one_job_lose_no_update(settings: Settings) -> None:
+    """Two service instances (as two API processes would be) on one store write the same job at once."""
+    one, two = open_services(settings), open_services(settings)
+    try:
+        job_id = create_running_job(one)
+        accepted: dict[str, list[str]] = {"one": [], "two": []}
+        conflicts: list[str] = []
+
+        def writer(services: Services, name: str, rounds: int) -> Callable[[], None]:
+            def work() -> None:
+                for i in range(rounds):
+                    request_id = f"{name}-{i}"
+                    progress = {"testRun": {"testRunId": request_id, "testBatches": []}}
+                    request = JobMetadata.model_validate({"jobId": job_id,
+                                                          "jobData": {"stress": {"progress": progress}}})
+                    mask = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
+                    try:
+                        services.jobs.upsert(request, mask, Provenance(name, "writer", request_id))
+                        accepted[name].append(request_id)
+                    except ConcurrentUpdateConflict:
+                        conflicts.append(request_id)
+            return work
+
+        errors = run_together([writer(one, "one", 25), writer(two, "two", 25)])
+        assert errors == []
+        history = list(one.jobs.repository.event_store.get(stream_id(job_id)))
+        stored = [e.request_id for e in history if isinstance(e, Job.Upserted)]
+        assert sorted(stored) == sorted(accepted["one"] + accepted["two"]), "an accepted update was lost"
+        assert len(stored) + len(conflicts) == 50
+        assert [e.originator_version for e in history] == list(range(1, len(history) + 1))
+    finally:
+        one.close()
+        two.close()
