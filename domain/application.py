@@ -91,7 +91,7 @@ class Jobs(Application[UUID]):
     def job(self, job_id: str, version: int | None = None) -> Job:
         """The job replayed from its event stream (at `version` when given)."""
         try:
-            job = self.repository.get(stream_id(job_id), version=version)
+            job: object = self.repository.get(stream_id(job_id), version=version)
         except AggregateNotFoundError:
             raise JobNotFound(job_id) from None
         assert isinstance(job, Job)

@@ -57,7 +57,7 @@ class Server:
     def start(self, wait: float = 30) -> Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "serve.log"
-        log = open(self.log_path, "w")
+        log = open(self.log_path, "w")  # noqa: SIM115 - the server process writes to it until stop()
         self.process = subprocess.Popen([JOBSTORE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                                         env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
                                         text=True)

@@ -1,0 +1,35 @@
+"""The project's own rules, checked: the domain stays pure; lint and types stay clean."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = re.compile(r"^\s*(import|from)\s+(psycopg|psycopg_pool|sqlite3|fastapi|starlette|uvicorn|adapters|"
+                       r"projections)\b|os\.environ", re.MULTILINE)
+
+
+def test_the_domain_imports_no_storage_http_or_environment() -> None:
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "domain").rglob("*.py")
+                 if FORBIDDEN.search(path.read_text())]
+    assert offenders == []
+
+
+def test_projections_hold_no_sql() -> None:
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\s+(\*|INTO|FROM|\w+\s+(SET|FROM))", re.IGNORECASE)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "projections").rglob("*.py") if sql.search(p.read_text())]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("tool", ["ruff", "mypy"])
+def test_lint_and_types_are_clean(tool: str) -> None:
+    if shutil.which(tool, path=str(Path(sys.executable).parent)) is None:
+        pytest.skip(f"{tool} is not installed in this environment")
+    args = ["check", "."] if tool == "ruff" else []
+    done = subprocess.run([sys.executable, "-m", tool, *args], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
