@@ -6,12 +6,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from domain.errors import JobStoreError
-
 from adapters.keys import Role
 from adapters.runtime import Services, open_services
 from adapters.settings import Settings, SettingsError
 from adapters.storage.database import DatabaseUnavailable
+from domain.errors import JobStoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +45,7 @@ def _serve(services: Services, host: str, port: int) -> None:
               flush=True)
         print(key, flush=True)
     services.start_projections()
-    where = services.settings.database_url and "PostgreSQL" or f"SQLite at {services.settings.sqlite_path}"
+    where = (services.settings.database_url and "PostgreSQL") or f"SQLite at {services.settings.sqlite_path}"
     print(f"jobstore serving on http://{host}:{port} (store: {where}); stop with Ctrl-C", flush=True)
     uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 

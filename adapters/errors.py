@@ -4,6 +4,8 @@ from __future__ import annotations
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
+from adapters.keys import KeyNotFound
+from adapters.storage.database import DatabaseUnavailable
 from domain.errors import (
     AlreadyExists,
     ConcurrentUpdateConflict,
@@ -13,9 +15,6 @@ from domain.errors import (
     JobStoreError,
     OutOfRange,
 )
-
-from adapters.keys import KeyNotFound
-from adapters.storage.database import DatabaseUnavailable
 
 
 class Unauthenticated(JobStoreError):

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from adapters.storage.database import Database
 from domain.document import format_time
 from domain.errors import AlreadyExists, JobStoreError
-
-from adapters.storage.database import Database
 
 PREFIX = "jsk_"
 

@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from domain.application import Clock, Jobs, utc_now
-from projections.engine import ProjectionEngine
-
 from adapters.keys import KeyStore, service_secret
 from adapters.settings import Settings
 from adapters.storage.database import Database, PostgresDatabase, SQLiteDatabase
 from adapters.storage.log import EventStoreLog
 from adapters.storage.schema import create_schema
 from adapters.storage.views import SqlViewStore
+from domain.application import Clock, Jobs, utc_now
+from projections.engine import ProjectionEngine
 
 
 @dataclass

@@ -15,14 +15,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.application import Outcome
-from domain.enums import JobStatus, JobType, JobView, TerminationReason
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
-from domain.job import Provenance
-from domain.values import JobMetadata, Text, WriteMask, job_id_problem
-from projections.render import present, project_id
-from projections.rows import ViewRow
-
 from adapters.errors import (
     STATUS,
     NotFound,
@@ -37,6 +29,13 @@ from adapters.http import paging
 from adapters.keys import Permission, Principal
 from adapters.runtime import Services
 from adapters.storage.views import JobFilter, PageKey
+from domain.application import Outcome
+from domain.enums import JobStatus, JobType, JobView, TerminationReason
+from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from domain.job import Provenance
+from domain.values import JobMetadata, Text, WriteMask, job_id_problem
+from projections.render import present, project_id
+from projections.rows import ViewRow
 
 log = logging.getLogger("jobstore.http")
 
@@ -100,7 +99,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         request.state.request_id = rid
         try:
             response = await call_next(request)
-        except Exception as error:  # noqa: BLE001 - the last resort: never a stack trace to the client
+        except Exception as error:
             log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
             return error_response(error, rid)
         response.headers["X-Request-Id"] = rid
@@ -213,20 +212,20 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @app.post("/v1/jobs/{jobId}:fail", tags=["JobManager"], summary="FailJob",
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": {"$ref": "#/components/schemas/FailJobRequest"}}}}})
-    async def fail_job(jobId: str, request: Request, principal: Writer) -> JSONResponse:  # noqa: N803
+    async def fail_job(jobId: str, request: Request, principal: Writer) -> JSONResponse:
         command = await body(request, FailJobRequest)
         outcome = await run(services.jobs.fail, jobId, command.termination_reason, command.error_msg,
                             provenance(request, principal))
         return written(outcome)
 
     @app.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation")
-    async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> JSONResponse:  # noqa: N803
+    async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> JSONResponse:
         await body(request, EmptyRequest, empty_ok=True)
         outcome = await run(services.jobs.finalize_cancellation, jobId, provenance(request, principal))
         return written(outcome)
 
     @app.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)")
-    async def cancel_job(jobId: str, request: Request, principal: Writer) -> JSONResponse:  # noqa: N803
+    async def cancel_job(jobId: str, request: Request, principal: Writer) -> JSONResponse:
         await body(request, EmptyRequest, empty_ok=True)
         outcome = await run(services.jobs.request_cancellation, jobId, provenance(request, principal))
         return written(outcome, content={})
@@ -234,7 +233,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     # --- JobReader (reads, from the views)
 
     @app.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob")
-    def get_job(jobId: str, principal: Reader,  # noqa: N803
+    def get_job(jobId: str, principal: Reader,
                 view: Annotated[str | None, Query(description="JOB_VIEW_BASIC (default) or JOB_VIEW_FULL")] = None
                 ) -> JSONResponse:
         shown = parse_view(view)
@@ -242,7 +241,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         return JSONResponse({"job": present(row.document, shown, now())})
 
     @app.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID")
-    def get_project_id(jobId: str, principal: Reader) -> JSONResponse:  # noqa: N803
+    def get_project_id(jobId: str, principal: Reader) -> JSONResponse:
         row = read_row(jobId, JobView.BASIC)
         project = project_id(row.document)
         if project is None:
@@ -250,7 +249,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         return JSONResponse({"projectId": {"uuid": project}})
 
     @app.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID")
-    def get_test_run_id(jobId: str, principal: Reader) -> JSONResponse:  # noqa: N803
+    def get_test_run_id(jobId: str, principal: Reader) -> JSONResponse:
         row = read_row(jobId, JobView.BASIC)
         if row.job_type != JobType.MODEL_STRESS_TEST.value or row.status != JobStatus.SUCCEEDED.value:
             raise FailedPrecondition(f"job {jobId!r} is a {row.job_type} in {row.status}; a test run id is given "
@@ -300,7 +299,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     PageSize = Annotated[int | None, Query(alias="pageSize", description="default 20, at most 500")]
 
     @app.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject")
-    def list_jobs_for_project(projectId: str, principal: Reader, statuses: Statuses = [],  # noqa: N803, B006
+    def list_jobs_for_project(projectId: str, principal: Reader, statuses: Statuses = [],  # noqa: B006
                               types: Types = [], page_token: PageToken = None,  # noqa: B006
                               page_size: PageSize = None, view: str | None = None) -> JSONResponse:
         return list_jobs(JobFilter(project_id=projectId), view, statuses, types, page_token, page_size)

@@ -1,9 +1,8 @@
 """The tables jobstore keeps beside the event store's own: the views, their positions, API keys, secrets."""
 from __future__ import annotations
 
-from domain.enums import JobView
-
 from adapters.storage.database import Database
+from domain.enums import JobView
 
 VIEW_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
 SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes on PostgreSQL

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.storage.database import Database
+from adapters.storage.schema import VIEW_TABLES
 from domain.enums import JobView
 from projections.render import stored_view
 from projections.rows import ViewRow
-
-from adapters.storage.database import Database
-from adapters.storage.schema import VIEW_TABLES
 
 COLUMNS = ("stream_id", "job_id", "job_type", "status", "project_id", "agent_id", "creation_time", "document",
            "version", "position")
