@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from adapters.audit import Audit
+from adapters.idempotency import IdempotencyStore
 from adapters.keys import KeyStore, service_secret
 from adapters.settings import Settings
 from adapters.storage.database import Database, PostgresDatabase, SQLiteDatabase
+from adapters.storage.events import EventTable
 from adapters.storage.log import EventStoreLog
 from adapters.storage.schema import create_schema
 from adapters.storage.views import SqlViewStore
@@ -25,6 +28,8 @@ class Services:
     views: SqlViewStore
     keys: KeyStore
     engine: ProjectionEngine
+    audit: Audit
+    idempotency: IdempotencyStore
     page_secret: bytes
     last_written: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -71,9 +76,10 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     else:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = SQLiteDatabase(settings.sqlite_path)
-    create_schema(db)
     jobs = Jobs(env=settings.event_store_env(), clock=clock)
+    create_schema(db)
     views = SqlViewStore(db)
     engine = ProjectionEngine(EventStoreLog(jobs), views)
     return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine,
+                    audit=Audit(jobs, EventTable(db), views), idempotency=IdempotencyStore(db),
                     page_secret=service_secret(db, "page-token"))

@@ -73,7 +73,7 @@ class Jobs(Application[UUID]):
 
         def request(job: Job | None) -> Job:
             existing = _existing(job, job_id)
-            existing.request_cancellation(by)
+            existing.request_cancellation(self.clock(), by)
             return existing
 
         return self._command(job_id, request)

@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.chain import GENESIS, canonical_record, event_hash
 from domain.document import Document, format_time, merge
 from domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
 from domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
@@ -33,17 +34,30 @@ class Job(Aggregate):
     """A job's life. Public commands validate and trigger at most one event; events only merge data."""
 
     class Event(Aggregate.Event):
+        """Every event: the part of the job it changes (`data`), who asked, and its link in the hash chain."""
+
+        job_id: str
         data: dict[str, Any]
         actor: str
         role: str
         request_id: str
+        prev_hash: str
+        hash: str
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Job)
             aggregate.document = merge(aggregate.document, self.data)
+            aggregate.chain_head = self.hash
+
+        def canonical(self) -> dict[str, Any]:
+            """The record its hash is computed over (see domain.chain)."""
+            return canonical_record(job_id=self.job_id, version=self.originator_version,
+                                    event_type=type(self).__name__, recorded_at=format_time(self.timestamp),
+                                    actor=self.actor, role=self.role, request_id=self.request_id, data=self.data,
+                                    prev_hash=self.prev_hash)
 
     class Created(Event, Aggregate.Created):
-        job_id: str
+        pass
 
     class Upserted(Event):
         pass
@@ -60,6 +74,7 @@ class Job(Aggregate):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.document: Document = {}
+        self.chain_head = GENESIS
 
     @staticmethod
     def create_id(job_id: str) -> UUID:
@@ -88,6 +103,10 @@ class Job(Aggregate):
         if job.job_type is None or job.job_type is JobType.UNSPECIFIED:
             raise InvalidArgument("job.jobType", "is required to create a job and must not be UNSPECIFIED")
         _check_job_data_kinds(job, mask, job.job_type)
+        expected = JOB_DATA_KEY[job.job_type]
+        if job.job_data is not None and expected is not None and expected not in job.wire().get("jobData", {}):
+            raise InvalidArgument("job.jobData", f"must carry jobData.{expected} for a {job.job_type.value} job "
+                                                 "(or leave jobData out)")
         status = _initial_status(job.status)
         document: Document = {
             "jobId": job.job_id,
@@ -101,8 +120,9 @@ class Job(Aggregate):
             if field in wire and not (field == "terminationReason" and
                                       job.termination_reason is TerminationReason.UNSPECIFIED):
                 document[field] = wire[field]
-        return cls._create(cls.Created, id=stream_id(job.job_id), job_id=job.job_id, data=document,
-                           actor=by.actor, role=by.role, request_id=by.request_id)
+        link = _link(job.job_id, 1, cls.Created, document, at, by, GENESIS)
+        return cls._create(cls.Created, id=stream_id(job.job_id), timestamp=at, job_id=job.job_id, data=document,
+                           actor=by.actor, role=by.role, request_id=by.request_id, **link)
 
     def upsert(self, job: JobMetadata, mask: WriteMask, at: datetime, by: Provenance) -> None:
         """Write the masked fields of `job`; a write that changes nothing triggers nothing."""
@@ -131,7 +151,7 @@ class Job(Aggregate):
             raise FailedPrecondition(
                 f"job {self.job_id!r} is {self.status.value}, a terminal status: only archivedJobLogs may still "
                 f"change (the request would change {', '.join(sorted(set(changes) - {'archivedJobLogs'}))})")
-        self._trigger(self.Upserted, changes, by)
+        self._trigger(self.Upserted, changes, at, by)
 
     def fail(self, reason: TerminationReason, error_msg: str | None, at: datetime, by: Provenance) -> None:
         if self.status is JobStatus.FAILED and self.document.get("terminationReason") == reason.value \
@@ -143,15 +163,15 @@ class Job(Aggregate):
                           "completionTime": format_time(at)}
         if error_msg is not None:
             data["errorMsg"] = error_msg
-        self._trigger(self.Failed, data, by)
+        self._trigger(self.Failed, data, at, by)
 
-    def request_cancellation(self, by: Provenance) -> None:
+    def request_cancellation(self, at: datetime, by: Provenance) -> None:
         if self.is_terminal:
             raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: "
                                     "there is nothing left to cancel")
         if self.document.get("cancellationRequested"):
             return
-        self._trigger(self.CancellationRequested, {"cancellationRequested": True}, by)
+        self._trigger(self.CancellationRequested, {"cancellationRequested": True}, at, by)
 
     def finalize_cancellation(self, at: datetime, by: Provenance) -> None:
         if self.status is JobStatus.CANCELLED:
@@ -164,7 +184,7 @@ class Job(Aggregate):
                                      "(POST /v1/jobs/cancel/{jobId}) before finalizing it")
         assert route(self.status, JobStatus.CANCELLED) is Route.FINALIZE
         self._trigger(self.CancellationFinalized,
-                      {"status": JobStatus.CANCELLED.value, "completionTime": format_time(at)}, by)
+                      {"status": JobStatus.CANCELLED.value, "completionTime": format_time(at)}, at, by)
 
     # --- helpers
 
@@ -179,8 +199,19 @@ class Job(Aggregate):
             change["completionTime"] = format_time(at)
         return change
 
-    def _trigger(self, event_class: type[Job.Event], data: Document, by: Provenance) -> None:
-        self.trigger_event(event_class, data=data, actor=by.actor, role=by.role, request_id=by.request_id)
+    def _trigger(self, event_class: type[Job.Event], data: Document, at: datetime, by: Provenance) -> None:
+        link = _link(self.job_id, self.version + 1, event_class, data, at, by, self.chain_head)
+        self.trigger_event(event_class, timestamp=at, job_id=self.job_id, data=data, actor=by.actor, role=by.role,
+                           request_id=by.request_id, **link)
+
+
+def _link(job_id: str, version: int, event_class: type[Job.Event], data: Document, at: datetime, by: Provenance,
+          prev_hash: str) -> dict[str, str]:
+    """The hash-chain fields of an event about to be triggered."""
+    record = canonical_record(job_id=job_id, version=version, event_type=event_class.__name__,
+                              recorded_at=format_time(at), actor=by.actor, role=by.role, request_id=by.request_id,
+                              data=data, prev_hash=prev_hash)
+    return {"prev_hash": prev_hash, "hash": event_hash(record)}
 
 
 def _initial_status(requested: JobStatus | None) -> JobStatus:

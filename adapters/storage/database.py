@@ -118,6 +118,8 @@ class _PostgresCursor:
         return self._cursor.rowcount
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not params:
+            return self._cursor.execute(sql)  # type: ignore[arg-type]
         return self._cursor.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:

@@ -27,14 +27,41 @@ STATEMENTS = [
 ]
 
 
+APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS stored_events_refuse_update BEFORE UPDATE ON stored_events "
+        "BEGIN SELECT RAISE(ABORT, 'jobstore events are append-only: UPDATE refused'); END",
+        "CREATE TRIGGER IF NOT EXISTS stored_events_refuse_delete BEFORE DELETE ON stored_events "
+        "BEGIN SELECT RAISE(ABORT, 'jobstore events are append-only: DELETE refused'); END",
+    ],
+    "postgres": [
+        "CREATE OR REPLACE FUNCTION jobstore_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $body$ "
+        "BEGIN RAISE EXCEPTION USING MESSAGE = 'jobstore events are append-only: ' || TG_OP || ' refused'; END "
+        "$body$",
+        "CREATE OR REPLACE TRIGGER jobstore_events_append_only BEFORE UPDATE OR DELETE ON jobstore_events "
+        "FOR EACH ROW EXECUTE FUNCTION jobstore_refuse_change()",
+        "CREATE OR REPLACE TRIGGER jobstore_events_no_truncate BEFORE TRUNCATE ON jobstore_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION jobstore_refuse_change()",
+    ],
+}
+
+
 def create_schema(db: Database) -> None:
-    """Create every table jobstore needs, if missing. Safe to run from several processes at once."""
+    """Create every table jobstore needs, if missing. Safe to run from several processes at once.
+
+    Runs after the event store made its own tables: it guards them with append-only triggers.
+    """
     statements = [s for group in STATEMENTS for s in group] + [
         "CREATE TABLE IF NOT EXISTS projection_positions (view_name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
         " role TEXT NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL, created_at TEXT NOT NULL,"
         " revoked_at TEXT)",
         "CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS idempotency_keys (scope TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
+        " fingerprint TEXT NOT NULL, status INTEGER, body TEXT, headers TEXT, created_at TEXT NOT NULL,"
+        " PRIMARY KEY (scope, idempotency_key))",
+        "CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys (created_at)",
+        *APPEND_ONLY[db.dialect],
     ]
     with db.transaction() as cursor:
         if db.dialect == "postgres":

@@ -129,6 +129,11 @@ class SqlViewStore:
                            "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*query.params, limit))
             return [_row(record) for record in cursor.fetchall()]
 
+    def job_ids(self, view: JobView) -> list[str]:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT job_id FROM {_table(view)} ORDER BY job_id")
+            return [str(job_id) for (job_id,) in cursor.fetchall()]
+
     def count(self, view: JobView) -> int:
         with self.db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {_table(view)}")

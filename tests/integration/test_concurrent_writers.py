@@ -29,7 +29,7 @@ def create_running_job(services: Services) -> str:
 def test_concurrent_updates_to_one_version_cannot_both_win(services: Services) -> None:
     job_id = create_running_job(services)
     first, second = services.jobs.job(job_id), services.jobs.job(job_id)
-    first.request_cancellation(Provenance("one", "writer", "r1"))
+    first.request_cancellation(services.jobs.clock(), Provenance("one", "writer", "r1"))
     second.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "a"}}), WriteMask(agent_id=True),
                   services.jobs.clock(), Provenance("two", "writer", "r2"))
     services.jobs.save(first)

@@ -1,0 +1,275 @@
+"""What auditors use: a job's history with its hash chain, the global feed, time travel, verification of chains
+and views against the log, and export/import of the whole log as JSON Lines."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+
+from adapters.storage.events import EventTable
+from adapters.storage.views import SqlViewStore
+from domain.application import Jobs
+from domain.chain import GENESIS, event_hash
+from domain.document import Document, format_time, merge, parse_time
+from domain.enums import JobView
+from domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
+from domain.job import Job, stream_id
+from projections.render import VIEWS, view_document
+
+Progress = Callable[[int, int], None]
+EVENT_TYPES: dict[str, type[Job.Event]] = {cls.__name__: cls for cls in (
+    Job.Created, Job.Upserted, Job.Failed, Job.CancellationRequested, Job.CancellationFinalized)}
+MAX_FEED = 1000
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """One event as auditors see it."""
+
+    position: int
+    event: Job.Event
+
+    def wire(self) -> dict[str, Any]:
+        e = self.event
+        return {"position": self.position, "jobId": e.job_id, "version": e.originator_version,
+                "type": type(e).__name__, "recordedAt": format_time(e.timestamp),
+                "actor": {"name": e.actor, "role": e.role}, "requestId": e.request_id, "data": e.data,
+                "hash": e.hash, "prevHash": e.prev_hash}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something verification found wrong: which job, which event (if one), what differs."""
+
+    job_id: str
+    version: int | None
+    what: str
+
+    def __str__(self) -> str:
+        where = f"job {self.job_id!r}" + (f" version {self.version}" if self.version is not None else "")
+        return f"{where}: {self.what}"
+
+
+class ImportRefused(JobStoreError):
+    pass
+
+
+def chain_problems(job_id: str, events: Iterable[Job.Event]) -> list[Problem]:
+    """Recompute a job's chain: every hash over its content, every prevHash linking to the event before."""
+    problems: list[Problem] = []
+    previous, expected_version = GENESIS, 1
+    for event in events:
+        version = event.originator_version
+        if version != expected_version:
+            problems.append(Problem(job_id, version, f"expected version {expected_version}: events are missing"))
+        if event.prev_hash != previous:
+            problems.append(Problem(job_id, version, f"prevHash {event.prev_hash[:12]}… does not link to the "
+                                                     f"hash {previous[:12]}… of the event before"))
+        recomputed = event_hash(event.canonical())
+        if recomputed != event.hash:
+            problems.append(Problem(job_id, version, f"content does not match its hash: stored "
+                                                     f"{event.hash[:12]}…, recomputed {recomputed[:12]}…"))
+        previous, expected_version = event.hash, version + 1
+    return problems
+
+
+class Audit:
+    def __init__(self, jobs: Jobs, events: EventTable, views: SqlViewStore) -> None:
+        self.jobs = jobs
+        self.events = events
+        self.views = views
+
+    def _decode(self, stored: StoredEvent) -> Job.Event:
+        event = self.jobs.mapper.to_domain_event(stored)
+        assert isinstance(event, Job.Event), f"not a job event: {stored.topic}"
+        return event
+
+    # --- history and feed
+
+    def history(self, job_id: str) -> list[RecordedEvent]:
+        stream = self.events.stream(stream_id(job_id))
+        if not stream:
+            raise JobNotFound(job_id)
+        return [RecordedEvent(p.position, self._decode(p.stored)) for p in stream]
+
+    def feed(self, after: int, limit: int) -> tuple[list[RecordedEvent], int]:
+        """Events of every job after global position `after`, in commit order, and where the next page starts."""
+        if after < 0:
+            raise InvalidArgument("afterPosition", f"must not be negative (got {after})")
+        if not 1 <= limit <= MAX_FEED:
+            raise InvalidArgument("limit", f"must be 1 to {MAX_FEED} (got {limit})")
+        notifications = self.jobs.recorder.select_notifications(start=after + 1, limit=limit)
+        events = [RecordedEvent(n.id, self._decode(n)) for n in notifications]
+        return events, events[-1].position if events else after
+
+    # --- time travel (rebuilt from the log, never from the views)
+
+    def at_version(self, job_id: str, version: int) -> tuple[Document, datetime]:
+        if version < 1:
+            raise InvalidArgument("version", f"must be 1 or more (got {version})")
+        last = self.events.last_version(stream_id(job_id))
+        if last is None:
+            raise JobNotFound(job_id)
+        if version > last:
+            raise OutOfRange(f"job {job_id!r} has {last} events; version {version} is beyond the last")
+        job = self.jobs.job(job_id, version=version)
+        return job.document, job.modified_on
+
+    def as_of(self, job_id: str, moment: datetime) -> tuple[Document, datetime]:
+        """The job as it was at `moment`: the last event recorded at or before it, found by binary search."""
+        stream = stream_id(job_id)
+        last = self.events.last_version(stream)
+        if last is None:
+            raise JobNotFound(job_id)
+
+        def recorded_at(version: int) -> datetime:
+            stored = self.events.event(stream, version)
+            assert stored is not None
+            return self._decode(stored).timestamp
+
+        if recorded_at(1) > moment:
+            raise JobNotFound(f"{job_id} (it was created after {format_time(moment)})")
+        low, high = 1, last
+        while low < high:
+            middle = (low + high + 1) // 2
+            if recorded_at(middle) <= moment:
+                low = middle
+            else:
+                high = middle - 1
+        return self.jobs.job(job_id, version=low).document, moment
+
+    # --- verification
+
+    def job_ids(self) -> list[str]:
+        ids = []
+        for stream in self.events.streams():
+            first = self.events.event(stream, 1)
+            if first is not None:
+                ids.append(self._decode(first).job_id)
+        return sorted(ids)
+
+    def verify(self, job_id: str | None = None, progress: Progress | None = None) -> list[Problem]:
+        """Recompute every chain and compare every view row with the state replayed from the log."""
+        job_ids = [job_id] if job_id is not None else self.job_ids()
+        positions = {view: self.views.position(view) for view in VIEWS}
+        problems: list[Problem] = []
+        for done, one in enumerate(job_ids, start=1):
+            problems.extend(self._verify_job(one, positions))
+            if progress:
+                progress(done, len(job_ids))
+        if job_id is None:
+            known = set(job_ids)
+            for view in VIEWS:
+                for row_job_id in self.views.job_ids(view):
+                    if row_job_id not in known:
+                        problems.append(Problem(row_job_id, None, f"{view.value} has a row but the log has no "
+                                                                  "such job"))
+        return problems
+
+    def _verify_job(self, job_id: str, positions: dict[JobView, int]) -> list[Problem]:
+        stream = self.events.stream(stream_id(job_id))
+        events = []
+        for positioned in stream:
+            try:
+                events.append(self._decode(positioned.stored))
+            except Exception as error:  # noqa: BLE001 - an event that no longer decodes is itself a finding
+                return [Problem(job_id, positioned.stored.originator_version,
+                                f"the stored event cannot be decoded ({error})")]
+        if not events:
+            return [Problem(job_id, None, "no events in the log")]
+        problems = chain_problems(job_id, events)
+        document: Document = {}
+        for event in events:
+            document = merge(document, event.data)
+        last_position, last_version = stream[-1].position, events[-1].originator_version
+        for view in VIEWS:
+            if positions[view] < last_position:
+                continue  # the view has not reached this job's last event yet
+            row = self.views.get(view, job_id)
+            if row is None:
+                problems.append(Problem(job_id, None, f"missing from {view.value}"))
+                continue
+            expected = view_document(document, view)
+            for field in sorted(set(expected) | set(row.document)):
+                if expected.get(field) != row.document.get(field):
+                    problems.append(Problem(job_id, None, f"{view.value} shows {field}={row.document.get(field)!r}"
+                                                          f", the log says {expected.get(field)!r}"))
+            if row.version != last_version:
+                problems.append(Problem(job_id, None, f"{view.value} is at version {row.version}, the log at "
+                                                      f"{last_version}"))
+        return problems
+
+    # --- export and import
+
+    def export(self, out: IO[str], after: int = 0, progress: Progress | None = None, batch: int = 1000) -> int:
+        """Write the global log after `after` as JSON Lines, oldest first; returns how many events."""
+        head = int(self.jobs.recorder.max_notification_id() or 0)
+        written, position = 0, after
+        while True:
+            events, position = self.feed(position, batch)
+            for recorded in events:
+                out.write(json.dumps(recorded.wire(), separators=(",", ":"), ensure_ascii=False) + "\n")
+            written += len(events)
+            if progress:
+                progress(min(position, head) - after, max(head - after, 0))
+            if len(events) < batch:
+                return written
+
+    def import_(self, lines: Iterable[str], progress: Progress | None = None, total: int = 0,
+                batch: int = 500) -> int:
+        """Load an export into an empty store, checking every chain as it goes; returns how many events."""
+        if self.events.count():
+            raise ImportRefused("the store already holds events: import only into an empty store "
+                                "(a new JOBSTORE_HOME, or an empty PostgreSQL database or schema)")
+        heads: dict[str, tuple[int, str]] = {}
+        pending: list[Job.Event] = []
+        count = 0
+        for number, event in enumerate(self._parse(lines), start=1):
+            last_version, last_hash = heads.get(event.job_id, (0, GENESIS))
+            if event.originator_version != last_version + 1 or event.prev_hash != last_hash:
+                raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version} does "
+                                    "not follow the chain before it (missing, reordered or altered events)")
+            if event_hash(event.canonical()) != event.hash:
+                raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version}: "
+                                    "its content does not match its hash")
+            heads[event.job_id] = (event.originator_version, event.hash)
+            pending.append(event)
+            if len(pending) >= batch:
+                count += self._insert(pending)
+                if progress:
+                    progress(count, total)
+        count += self._insert(pending)
+        if progress:
+            progress(count, total)
+        return count
+
+    def _insert(self, events: list[Job.Event]) -> int:
+        if events:
+            self.jobs.recorder.insert_events([self.jobs.mapper.to_stored_event(e) for e in events])
+        written = len(events)
+        events.clear()
+        return written
+
+    @staticmethod
+    def _parse(lines: Iterable[str]) -> Iterator[Job.Event]:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                event_class = EVENT_TYPES[record["type"]]
+                fields: dict[str, Any] = {
+                    "originator_id": stream_id(record["jobId"]), "originator_version": int(record["version"]),
+                    "timestamp": parse_time(record["recordedAt"]), "job_id": record["jobId"],
+                    "data": record["data"], "actor": record["actor"]["name"], "role": record["actor"]["role"],
+                    "request_id": record["requestId"], "prev_hash": record["prevHash"], "hash": record["hash"]}
+                if event_class is Job.Created:
+                    fields["originator_topic"] = get_topic(Job)
+                yield event_class(**fields)
+            except (ValueError, KeyError, TypeError) as error:
+                raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None

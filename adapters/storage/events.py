@@ -1,0 +1,69 @@
+"""Reads of the event store's own table that the library has no call for: a stream with global positions, and
+one event by version. Nothing here writes: the service never updates or deletes an event."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from adapters.storage.database import Database
+
+
+def _bytes(state: bytes | memoryview | str) -> bytes:
+    return state.encode() if isinstance(state, str) else bytes(state)
+
+
+@dataclass(frozen=True)
+class PositionedEvent:
+    position: int
+    stored: StoredEvent
+
+
+class EventTable:
+    """The library's events table: `stored_events` on SQLite, `jobstore_events` on PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        if db.dialect == "sqlite":
+            self.table, self.position = "stored_events", "rowid"
+        else:
+            self.table, self.position = "jobstore_events", "notification_id"
+
+    def _id(self, stream: UUID) -> str | UUID:
+        return stream.hex if self.db.dialect == "sqlite" else stream
+
+    def stream(self, stream: UUID, upto_version: int | None = None) -> list[PositionedEvent]:
+        """A stream's events, oldest first, with their places in the global log."""
+        limit = "" if upto_version is None else " AND originator_version <= ?"
+        params: tuple[object, ...] = (self._id(stream),) if upto_version is None else (self._id(stream),
+                                                                                       upto_version)
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {self.position}, originator_version, topic, state FROM {self.table} "
+                           f"WHERE originator_id = ?{limit} ORDER BY originator_version", params)
+            rows = cursor.fetchall()
+        return [PositionedEvent(int(p), StoredEvent(stream, int(v), t, _bytes(s))) for p, v, t, s in rows]
+
+    def event(self, stream: UUID, version: int) -> StoredEvent | None:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT topic, state FROM {self.table} WHERE originator_id = ? AND originator_version = ?",
+                           (self._id(stream), version))
+            row = cursor.fetchone()
+        return None if row is None else StoredEvent(stream, version, row[0], _bytes(row[1]))
+
+    def last_version(self, stream: UUID) -> int | None:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT MAX(originator_version) FROM {self.table} WHERE originator_id = ?",
+                           (self._id(stream),))
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def streams(self) -> list[UUID]:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
+            return [value if isinstance(value, UUID) else UUID(str(value)) for (value,) in cursor.fetchall()]
+
+    def count(self) -> int:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
+            return int(cursor.fetchone()[0])
