@@ -1,0 +1,178 @@
+"""What every route shares: googlerpc error bodies, API-key roles, request bodies parsed with clear errors,
+idempotent writes, and running blocking store calls off the event loop."""
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from anyio import to_thread
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from adapters.errors import PermissionDenied, ResourceExhausted, Unauthenticated, message_of, status_of
+from adapters.idempotency import Stored
+from adapters.keys import Permission, Principal
+from adapters.runtime import Services
+from domain.errors import InvalidArgument
+from domain.job import Provenance
+from domain.values import job_id_problem
+
+MAX_BODY_BYTES = 1024 * 1024
+DRAIN_LIMIT = 16 * MAX_BODY_BYTES  # an oversized body up to this size is read and dropped before answering
+API_KEY_HEADER = "rime-api-key"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADERS = ("x-jobstore-position",)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def now_of(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.now
+    return clock()
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def error_response(error: Exception, request_id: str | None = None) -> JSONResponse:
+    code, http_status = status_of(error)
+    message = message_of(error)
+    if http_status == 500:
+        message = f"internal error (request id {request_id}); the server log has the details"
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return JSONResponse({"code": code, "message": message, "details": []}, status_code=http_status,
+                        headers=headers)
+
+
+def describe(error: ValidationError | RequestValidationError) -> InvalidArgument:
+    """The first validation error as INVALID_ARGUMENT naming the field (dotted, camelCase)."""
+    first = error.errors()[0]
+    problem = str(first.get("msg", "is invalid"))
+    if first.get("type") == "extra_forbidden":
+        problem = "is not a field of this request"
+    elif first.get("type") == "missing":
+        problem = "is required"
+    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    return InvalidArgument(".".join(location) or "body", problem)
+
+
+def authorized(permission: Permission) -> Callable[[Request], Principal]:
+    def check(request: Request) -> Principal:
+        key = request.headers.get(API_KEY_HEADER)
+        if not key:
+            raise Unauthenticated(f"send an API key in the {API_KEY_HEADER} header")
+        principal = services_of(request).keys.authenticate(key)
+        if principal is None:
+            raise Unauthenticated("the API key is unknown or revoked")
+        if not principal.may(permission):
+            raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}, "
+                                   f"which may not {permission.value}")
+        return principal
+    return check
+
+
+Reader = Annotated[Principal, Depends(authorized(Permission.READ))]
+Writer = Annotated[Principal, Depends(authorized(Permission.WRITE))]
+Auditor = Annotated[Principal, Depends(authorized(Permission.AUDIT))]
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking store call in the worker thread pool."""
+    return await to_thread.run_sync(fn, *args)
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body, at most MAX_BODY_BYTES; a larger one is RESOURCE_EXHAUSTED, read no further than needed."""
+    cached: bytes | None = getattr(request.state, "raw_body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length")
+    too_large = ResourceExhausted(f"request body is over {MAX_BODY_BYTES} bytes, the limit")
+    if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            raise too_large
+    if size > MAX_BODY_BYTES:
+        raise too_large  # read to the end (below DRAIN_LIMIT) so that the client sees this answer
+    request.state.raw_body = b"".join(chunks)
+    return request.state.raw_body
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise InvalidArgument("body", "JSON is nested too deeply") from None
+    except ValueError as e:
+        raise InvalidArgument("body", f"is not valid JSON ({e})") from None
+
+
+async def parse_body(request: Request, model: type[M], empty_ok: bool = False) -> M:
+    raw = await raw_body(request)
+    if not raw.strip() and empty_ok:
+        return model.model_validate({})
+    data = _json(raw)
+    if not isinstance(data, dict):
+        raise InvalidArgument("body", "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise describe(e) from None
+    except RecursionError:
+        raise InvalidArgument("body", "JSON is nested too deeply") from None
+
+
+def provenance(request: Request, principal: Principal) -> Provenance:
+    return Provenance(actor=principal.name, role=principal.role.value, request_id=request.state.request_id)
+
+
+def checked_job_id(job_id: str) -> str:
+    problem = job_id_problem(job_id)
+    if problem:
+        raise InvalidArgument("jobId", problem)
+    return job_id
+
+
+async def idempotent(request: Request, principal: Principal, perform: Callable[[], Awaitable[Response]]) -> Response:
+    """Run a write once per Idempotency-Key: a retry with the same request gets the first response back."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return await perform()
+    if not 1 <= len(key) <= 255:
+        raise InvalidArgument(IDEMPOTENCY_HEADER, "must be 1 to 255 characters")
+    raw = await raw_body(request)
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode() if raw.strip() else b""
+    except (ValueError, RecursionError):
+        canonical = raw
+    fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
+    store = services_of(request).idempotency
+    stored = await run(store.claim, principal.name, key, fingerprint)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status, media_type="application/json",
+                        headers={**stored.headers, "Idempotent-Replayed": "true"})
+    try:
+        response = await perform()
+    except Exception as error:  # noqa: BLE001 - the first response, error or not, is what a retry gets back
+        response = error_response(error, request_id_of(request))
+    if response.status_code >= 500:
+        await run(store.release, principal.name, key)
+        return response
+    kept = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+    await run(store.complete, principal.name, key, Stored(response.status_code, bytes(response.body).decode(), kept))
+    return response

@@ -1,0 +1,243 @@
+"""JobManager (writes) and JobReader (reads, served from the views) routes of the contract."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from adapters.errors import PermissionDenied
+from adapters.http import paging
+from adapters.http.common import (
+    Reader,
+    Writer,
+    checked_job_id,
+    idempotent,
+    now_of,
+    parse_body,
+    provenance,
+    run,
+    services_of,
+)
+from adapters.keys import Permission
+from adapters.storage.views import JobFilter, PageKey
+from domain.application import Outcome
+from domain.document import Document
+from domain.enums import JobStatus, JobType, JobView, TerminationReason
+from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from domain.values import JobMetadata, Text, Timestamp, WriteMask
+from projections.render import present, project_id
+from projections.rows import ViewRow
+
+router = APIRouter()
+
+
+class UpsertJobRequest(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    job: JobMetadata
+    write_mask: WriteMask | None = None
+
+
+class FailJobRequest(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    termination_reason: TerminationReason | None = None
+    error_msg: Text | None = None
+
+
+class EmptyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TimeTravel(BaseModel):
+    as_of: Timestamp | None = None
+
+
+def _body_schema(name: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+def written(request: Request, outcome: Outcome, content: dict[str, Any] | None = None) -> JSONResponse:
+    """A write's response: by default the job as BASIC shows it, and where its event stands in the log."""
+    services_of(request).note_written(outcome.position)
+    headers = {"X-Jobstore-Position": str(outcome.position)} if outcome.position is not None else None
+    if content is None:
+        content = {"job": present(outcome.document, JobView.BASIC, now_of(request))}
+    return JSONResponse(content, headers=headers)
+
+
+def parse_view(view: str | None) -> JobView:
+    if view is None or view == "":
+        return JobView.BASIC
+    try:
+        return JobView(view)
+    except ValueError:
+        raise InvalidArgument("view", f"{view!r} is not one of {', '.join(v.value for v in JobView)}") from None
+
+
+def read_row(request: Request, job_id: str, view: JobView) -> ViewRow:
+    services = services_of(request)
+    checked_job_id(job_id)
+    services.catch_up_with_own_writes()
+    row = services.views.get(view, job_id)
+    if row is None:
+        raise JobNotFound(job_id)
+    return row
+
+
+# --- JobManager
+
+@router.post("/v1/jobs:upsert", tags=["JobManager"], summary="UpsertJob",
+             openapi_extra=_body_schema("UpsertJobRequest"))
+async def upsert_job(request: Request, principal: Writer) -> Response:
+    async def perform() -> Response:
+        command = await parse_body(request, UpsertJobRequest)
+        outcome = await run(services_of(request).jobs.upsert, command.job, command.write_mask or WriteMask(),
+                            provenance(request, principal))
+        return written(request, outcome)
+    return await idempotent(request, principal, perform)
+
+
+@router.post("/v1/jobs/{jobId}:fail", tags=["JobManager"], summary="FailJob",
+             openapi_extra=_body_schema("FailJobRequest"))
+async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
+    async def perform() -> Response:
+        command = await parse_body(request, FailJobRequest)
+        outcome = await run(services_of(request).jobs.fail, jobId, command.termination_reason, command.error_msg,
+                            provenance(request, principal))
+        return written(request, outcome)
+    return await idempotent(request, principal, perform)
+
+
+@router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation")
+async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
+    async def perform() -> Response:
+        await parse_body(request, EmptyRequest, empty_ok=True)
+        outcome = await run(services_of(request).jobs.finalize_cancellation, jobId, provenance(request, principal))
+        return written(request, outcome)
+    return await idempotent(request, principal, perform)
+
+
+@router.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)")
+async def cancel_job(jobId: str, request: Request, principal: Writer) -> Response:
+    async def perform() -> Response:
+        await parse_body(request, EmptyRequest, empty_ok=True)
+        outcome = await run(services_of(request).jobs.request_cancellation, jobId, provenance(request, principal))
+        return written(request, outcome, content={})
+    return await idempotent(request, principal, perform)
+
+
+# --- JobReader
+
+@router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)")
+def get_job(jobId: str, request: Request, principal: Reader,
+            view: Annotated[str | None, Query(description="JOB_VIEW_BASIC (default) or JOB_VIEW_FULL")] = None,
+            as_of: Annotated[str | None, Query(alias="asOf", description="auditors: the job as it was at this "
+                                                                         "RFC 3339 time, rebuilt from the log")] = None,
+            version: Annotated[int | None, Query(description="auditors: the job after its first N events")] = None,
+            ) -> JSONResponse:
+    shown = parse_view(view)
+    if as_of is None and version is None:
+        row = read_row(request, jobId, shown)
+        return JSONResponse({"job": present(row.document, shown, now_of(request))})
+    if not principal.may(Permission.AUDIT):
+        raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}; only auditor and "
+                               "admin keys may read a job as it was (asOf, version)")
+    if as_of is not None and version is not None:
+        raise InvalidArgument("asOf", "give asOf or version, not both")
+    audit = services_of(request).audit
+    checked_job_id(jobId)
+    document: Document
+    moment: datetime
+    if version is not None:
+        document, moment = audit.at_version(jobId, version)
+    else:
+        try:
+            moment = TimeTravel.model_validate({"as_of": as_of}).as_of  # type: ignore[assignment]
+        except ValueError:
+            raise InvalidArgument("asOf", f"{as_of!r} is not an RFC 3339 time with a zone, "
+                                          "e.g. 2026-11-27T18:10:05Z") from None
+        document, moment = audit.as_of(jobId, moment)
+    return JSONResponse({"job": present(document, shown, moment)})
+
+
+@router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID")
+def get_project_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+    row = read_row(request, jobId, JobView.BASIC)
+    project = project_id(row.document)
+    if project is None:
+        raise FailedPrecondition(f"job {jobId!r} ({row.job_type}) belongs to no project")
+    return JSONResponse({"projectId": {"uuid": project}})
+
+
+@router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID")
+def get_test_run_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+    row = read_row(request, jobId, JobView.BASIC)
+    if row.job_type != JobType.MODEL_STRESS_TEST.value or row.status != JobStatus.SUCCEEDED.value:
+        raise FailedPrecondition(f"job {jobId!r} is a {row.job_type} in {row.status}; a test run id is given "
+                                 "only for a JOB_TYPE_MODEL_STRESS_TEST job in JOB_STATUS_SUCCEEDED")
+    test_run_id = row.document.get("jobData", {}).get("stress", {}).get("testRunId")
+    if test_run_id is None:
+        raise FailedPrecondition(f"job {jobId!r} succeeded but has no jobData.stress.testRunId")
+    return JSONResponse({"testRunId": test_run_id})
+
+
+Statuses = Annotated[list[str], Query(alias="firstPageQuery.selectedStatuses",
+                                      description="repeated JobStatus names; empty means all")]
+Types = Annotated[list[str], Query(alias="firstPageQuery.selectedTypes",
+                                   description="repeated JobType names; empty means all")]
+PageToken = Annotated[str | None, Query(alias="pageToken")]
+PageSize = Annotated[int | None, Query(alias="pageSize", description="default 20, at most 500")]
+
+
+def list_jobs(request: Request, base: JobFilter, view: str | None, statuses: list[str], types: list[str],
+              page_token: str | None, page_size: int | None) -> JSONResponse:
+    services = services_of(request)
+    shown = parse_view(view)
+    size = paging.page_size(page_size)
+    for field, values, enum in (("firstPageQuery.selectedStatuses", statuses, JobStatus),
+                                ("firstPageQuery.selectedTypes", types, JobType)):
+        for value in values:
+            if value not in enum.__members__.values():
+                raise InvalidArgument(field, f"{value!r} is not one of {', '.join(e.value for e in enum)}")
+    wanted = JobFilter(project_id=base.project_id, agent_id=base.agent_id, statuses=tuple(statuses),
+                       types=tuple(types))
+    after: PageKey | None = None
+    if page_token:
+        issued_for, after = paging.decode(services.page_secret, page_token)
+        if issued_for.project_id != base.project_id or \
+                (base.agent_id is not None and base.agent_id != issued_for.agent_id) or \
+                (statuses and tuple(statuses) != issued_for.statuses) or \
+                (types and tuple(types) != issued_for.types):
+            raise InvalidArgument("pageToken", "was issued for a different query; send the same query, or "
+                                               "start again from the first page without pageToken")
+        wanted = issued_for
+    services.catch_up_with_own_writes()
+    rows = services.views.list(shown, wanted, after, size + 1)
+    has_more = len(rows) > size
+    rows = rows[:size]
+    moment = now_of(request)
+    result: dict[str, Any] = {"jobs": [present(r.document, shown, moment) for r in rows], "hasMore": has_more}
+    if has_more:
+        result["nextPageToken"] = paging.encode(services.page_secret, wanted,
+                                                PageKey(rows[-1].creation_time, rows[-1].job_id))
+    return JSONResponse(result)
+
+
+@router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject")
+def list_jobs_for_project(projectId: str, request: Request, principal: Reader, statuses: Statuses = [],  # noqa: B006
+                          types: Types = [], page_token: PageToken = None,  # noqa: B006
+                          page_size: PageSize = None, view: str | None = None) -> JSONResponse:
+    return list_jobs(request, JobFilter(project_id=projectId), view, statuses, types, page_token, page_size)
+
+
+@router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs")
+def list_all_jobs(request: Request, principal: Reader, statuses: Statuses = [], types: Types = [],  # noqa: B006
+                  page_token: PageToken = None, page_size: PageSize = None, view: str | None = None,
+                  agent: Annotated[str | None, Query(alias="agentId.uuid")] = None) -> JSONResponse:
+    return list_jobs(request, JobFilter(agent_id=agent), view, statuses, types, page_token, page_size)
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (UpsertJobRequest, FailJobRequest)
