@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from domain.enums import JobView
@@ -67,12 +67,15 @@ class ProjectionEngine:
             self._advanced.notify_all()
         return len(events)
 
-    def catch_up(self) -> int:
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Run every view until it has consumed the whole log as it stands now."""
         total = 0
+        head = self.log.head() * len(self.views) if progress else 0
         for view in self.views:
             while consumed := self.step(view):
                 total += consumed
+                if progress:
+                    progress(total, head)
         return total
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.5) -> None:
