@@ -220,16 +220,18 @@ class Audit:
             if len(events) < batch:
                 return written
 
-    def import_(self, lines: Iterable[str], progress: Progress | None = None, total: int = 0,
+    def import_(self, source: Callable[[], Iterable[str]], progress: Progress | None = None, total: int = 0,
                 batch: int = 500) -> int:
-        """Load an export into an empty store, checking every chain as it goes; returns how many events."""
+        """Load an export into an empty store; returns how many events.
+
+        `source` gives the export's lines; it is read twice: first every chain is checked, so that a broken
+        export stores nothing, then the events are written.
+        """
         if self.events.count():
             raise ImportRefused("the store already holds events: import only into an empty store "
                                 "(a new JOBSTORE_HOME, or an empty PostgreSQL database or schema)")
         heads: dict[str, tuple[int, str]] = {}
-        pending: list[Job.Event] = []
-        count = 0
-        for number, event in enumerate(self._parse(lines), start=1):
+        for number, event in self._parse(source()):
             last_version, last_hash = heads.get(event.job_id, (0, GENESIS))
             if event.originator_version != last_version + 1 or event.prev_hash != last_hash:
                 raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version} does "
@@ -238,6 +240,9 @@ class Audit:
                 raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version}: "
                                     "its content does not match its hash")
             heads[event.job_id] = (event.originator_version, event.hash)
+        pending: list[Job.Event] = []
+        count = 0
+        for _number, event in self._parse(source()):
             pending.append(event)
             if len(pending) >= batch:
                 count += self._insert(pending)
@@ -256,7 +261,7 @@ class Audit:
         return written
 
     @staticmethod
-    def _parse(lines: Iterable[str]) -> Iterator[Job.Event]:
+    def _parse(lines: Iterable[str]) -> Iterator[tuple[int, Job.Event]]:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -270,6 +275,6 @@ class Audit:
                     "request_id": record["requestId"], "prev_hash": record["prevHash"], "hash": record["hash"]}
                 if event_class is Job.Created:
                     fields["originator_topic"] = get_topic(Job)
-                yield event_class(**fields)
+                yield number, event_class(**fields)
             except (ValueError, KeyError, TypeError) as error:
                 raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None

@@ -97,10 +97,12 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
         print(f"verify: {checked} holds: every hash chain recomputes and every view row equals the log")
         return 0
     path = Path(args.file)
-    total = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+    if not path.is_file():
+        print(f"jobstore: {path} is not a file", file=sys.stderr)
+        return 2
+    total = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     bar = ProgressBar("importing")
-    with path.open(encoding="utf-8") as lines:
-        count = audit.import_(lines, progress=bar, total=total)
+    count = audit.import_(lambda: path.read_text(encoding="utf-8").splitlines(), progress=bar, total=total)
     bar.finish()
     bar = ProgressBar("building views")
     services.engine.catch_up(progress=bar)
