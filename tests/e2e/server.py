@@ -33,6 +33,7 @@ class Reply:
 class Server:
     def __init__(self, home: Path, database_url: str | None = None, schema: str | None = None) -> None:
         self.home = home
+        home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTORE_")}
