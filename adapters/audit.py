@@ -128,9 +128,9 @@ class Audit:
             raise JobNotFound(job_id)
 
         def recorded_at(version: int) -> datetime:
-            stored = self.events.event(stream, version)
-            assert stored is not None
-            return self._decode(stored).timestamp
+            moment = self.events.recorded_at(stream, version)
+            assert moment is not None, f"job {job_id!r} has no event {version}"
+            return moment
 
         if recorded_at(1) > moment:
             raise JobNotFound(f"{job_id} (it was created after {format_time(moment)})")

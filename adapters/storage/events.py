@@ -3,6 +3,7 @@ one event by version. Nothing here writes: the service never updates or deletes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -50,6 +51,18 @@ class EventTable:
                            (self._id(stream), version))
             row = cursor.fetchone()
         return None if row is None else StoredEvent(stream, version, row[0], _bytes(row[1]))
+
+    def recorded_at(self, stream: UUID, version: int) -> datetime | None:
+        """When an event was recorded, read inside the database without decoding the whole event."""
+        if self.db.dialect == "sqlite":
+            field = "json_extract(CAST(state AS TEXT), '$.timestamp._data_')"
+        else:
+            field = "convert_from(state, 'UTF8')::jsonb #>> '{timestamp,_data_}'"
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {field} FROM {self.table} WHERE originator_id = ? AND originator_version = ?",
+                           (self._id(stream), version))
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
 
     def last_version(self, stream: UUID) -> int | None:
         with self.db.transaction(write=False) as cursor:

@@ -165,3 +165,21 @@ def test_import_refuses_an_altered_or_reordered_export(make_settings: object, st
             assert target.audit.events.count() == 0, "a refused import stored events"
         finally:
             target.close()
+
+
+def test_time_travel_across_snapshots_rebuilds_every_version_exactly(store: Services) -> None:
+    job_id = unique("long")
+    store.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}),
+                      WriteMask(), BY)
+    for n in range(2, 251):
+        store.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": f"agent-{n}"}}),
+                          WriteMask(agent_id=True), BY)
+    expected = {}
+    documents = {}
+    for recorded in store.audit.history(job_id):
+        expected = {**expected, **recorded.event.data}
+        documents[recorded.event.originator_version] = dict(expected)
+    for version in (1, 99, 100, 101, 199, 200, 201, 250):
+        assert store.audit.at_version(job_id, version)[0] == documents[version]
+    assert store.jobs.snapshots is not None
+    assert [s.originator_version for s in store.jobs.snapshots.get(stream_id(job_id))] == [100, 200]
