@@ -1,7 +1,8 @@
 """The projection engine: reads the global log in batches and advances each view exactly once.
 
-Each batch of a view is committed in one transaction with that view's position, guarded by the position it
-started from; a worker that lost a race (another worker advanced the view) rereads and goes on.
+One read of the log serves every view; each view's batch is committed in one transaction with that view's
+position, guarded by the position it started from, so a worker that lost a race (another worker advanced the
+view) writes nothing and rereads.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from projections.render import VIEWS
 from projections.rows import LoggedEvent, ViewRow, fold
 
 log = logging.getLogger("jobstore.projections")
+Progress = Callable[[int, int], None]
 
 
 class EventLog(Protocol):
@@ -43,7 +45,7 @@ class ViewStore(Protocol):
 
 class ProjectionEngine:
     def __init__(self, log_: EventLog, store: ViewStore, views: Sequence[JobView] = VIEWS,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 1000) -> None:
         self.log = log_
         self.store = store
         self.views = tuple(views)
@@ -52,40 +54,55 @@ class ProjectionEngine:
         self._advanced = threading.Condition()
         self._reached: dict[JobView, int] = {}
 
-    def step(self, view: JobView) -> int:
-        """Apply one batch to `view`; returns how many events it consumed."""
-        start = self.store.position(view)
-        events = self.log.read(start, self.batch_size)
+    def step(self, views: Sequence[JobView] | None = None) -> int:
+        """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed).
+
+        The batch is read once, from the view furthest behind, and each view takes the part it has not seen.
+        """
+        views = self.views if views is None else tuple(views)
+        positions = {view: self.store.position(view) for view in views}
+        events = self.log.read(min(positions.values()), self.batch_size)
         if not events:
             return 0
-        current = self.store.rows(view, sorted({e.stream_id for e in events}))
-        rows = fold(view, events, current)
-        if not self.store.commit(view, rows, start, events[-1].position):
-            return 0
-        with self._advanced:
-            self._reached[view] = events[-1].position
-            self._advanced.notify_all()
-        return len(events)
+        consumed = 0
+        for view in views:
+            start = positions[view]
+            mine = [e for e in events if e.position > start]
+            if not mine:
+                continue
+            current = self.store.rows(view, sorted({e.stream_id for e in mine}))
+            if self.store.commit(view, fold(view, mine, current), start, mine[-1].position):
+                consumed += len(mine)
+                with self._advanced:
+                    self._reached[view] = mine[-1].position
+                    self._advanced.notify_all()
+        return consumed
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Run every view until it has consumed the whole log as it stands now."""
+    def catch_up(self, progress: Progress | None = None, views: Sequence[JobView] | None = None) -> int:
+        """Run until every view has consumed the whole log as it stands now."""
+        views = self.views if views is None else tuple(views)
         total = 0
-        head = self.log.head() * len(self.views) if progress else 0
-        for view in self.views:
-            while consumed := self.step(view):
-                total += consumed
-                if progress:
-                    progress(total, head)
+        goal = self.log.head() * len(views) - sum(self.store.position(v) for v in views) if progress else 0
+        while consumed := self.step(views):
+            total += consumed
+            if progress:
+                progress(total, max(goal, total))
         return total
 
-    def run(self, stop: threading.Event, idle_seconds: float = 0.5) -> None:
-        """Keep the views current until `stop` is set; `wake` cuts the idle wait short after a write."""
+    def run(self, stop: threading.Event, idle_seconds: float = 0.5,
+            views: Callable[[], Sequence[JobView]] | None = None) -> None:
+        """Keep the views current until `stop` is set; `wake` cuts the idle wait short after a write.
+
+        `views` says which views this worker may project right now (default: all).
+        """
         while not stop.is_set():
+            busy = 0
             try:
-                busy = self.catch_up()
+                mine = self.views if views is None else tuple(views())
+                if mine:
+                    busy = self.catch_up(views=mine)
             except Exception:
-                log.exception("projection batch failed; it was rolled back and will be retried")
-                busy = 0
+                log.exception("a projection batch failed; it was rolled back whole and will be retried")
                 stop.wait(1.0)
             if not busy:
                 self.wake.wait(idle_seconds)

@@ -19,6 +19,7 @@ class LoggedEvent:
     version: int
     type: str
     data: dict[str, Any]
+    recorded_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain.application import Jobs
-from domain.job import Job
+from projections.decode import decode
 from projections.rows import LoggedEvent
 
 
@@ -14,14 +14,7 @@ class EventStoreLog:
 
     def read(self, after: int, limit: int) -> Sequence[LoggedEvent]:
         notifications = self.app.recorder.select_notifications(start=after + 1, limit=limit)
-        events: list[LoggedEvent] = []
-        for notification in notifications:
-            event = self.app.mapper.to_domain_event(notification)
-            assert isinstance(event, Job.Event), f"unexpected event in the log: {notification.topic}"
-            events.append(LoggedEvent(position=notification.id, stream_id=str(notification.originator_id),
-                                      version=notification.originator_version, type=type(event).__name__,
-                                      data=event.data))
-        return events
+        return [decode(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in notifications]
 
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)

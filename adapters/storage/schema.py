@@ -1,31 +1,12 @@
-"""The tables jobstore keeps beside the event store's own: the views, their positions, API keys, secrets."""
+"""The tables jobstore keeps beside the event store's own: the views (and which table serves each), their
+positions, API keys, secrets, idempotency keys; and the append-only guard on the events table."""
 from __future__ import annotations
 
-from adapters.storage.database import Database
+from adapters.storage.database import Cursor, Database
 from domain.enums import JobView
 
-VIEW_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
+DEFAULT_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
 SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes on PostgreSQL
-
-
-def _view_statements(table: str) -> list[str]:
-    return [
-        f"CREATE TABLE IF NOT EXISTS {table} ("
-        " stream_id TEXT PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, job_type TEXT NOT NULL, status TEXT NOT NULL,"
-        " project_id TEXT, agent_id TEXT, creation_time TEXT NOT NULL, document TEXT NOT NULL,"
-        " version BIGINT NOT NULL, position BIGINT NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_project ON {table} (project_id, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_agent ON {table} (agent_id, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_type ON {table} (job_type, creation_time DESC, job_id DESC)",
-    ]
-
-
-STATEMENTS = [
-    *(_view_statements(table) for table in VIEW_TABLES.values()),
-]
-
 
 APPEND_ONLY = {
     "sqlite": [
@@ -45,29 +26,54 @@ APPEND_ONLY = {
     ],
 }
 
+TABLES = [
+    "CREATE TABLE IF NOT EXISTS view_tables (view_name TEXT PRIMARY KEY, table_name TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS projection_positions (table_name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (scope TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL, status INTEGER, body TEXT, headers TEXT, created_at TEXT NOT NULL,"
+    " PRIMARY KEY (scope, idempotency_key))",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys (created_at)",
+]
+
+
+def view_table_statements(table: str) -> list[str]:
+    """A view table and the indexes every read needs: one per list query shape, newest first."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        " stream_id TEXT PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, job_type TEXT NOT NULL, status TEXT NOT NULL,"
+        " project_id TEXT, agent_id TEXT, creation_time TEXT NOT NULL, document TEXT NOT NULL,"
+        " version BIGINT NOT NULL, position BIGINT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_project ON {table} (project_id, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_agent ON {table} (agent_id, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, creation_time DESC, job_id DESC)",
+        f"CREATE INDEX IF NOT EXISTS {table}_type ON {table} (job_type, creation_time DESC, job_id DESC)",
+    ]
+
+
+def create_view_table(cursor: Cursor, table: str) -> None:
+    for statement in view_table_statements(table):
+        cursor.execute(statement)
+    cursor.execute("INSERT INTO projection_positions (table_name, position) VALUES (?, 0)"
+                   " ON CONFLICT (table_name) DO NOTHING", (table,))
+
 
 def create_schema(db: Database) -> None:
     """Create every table jobstore needs, if missing. Safe to run from several processes at once.
 
     Runs after the event store made its own tables: it guards them with append-only triggers.
     """
-    statements = [s for group in STATEMENTS for s in group] + [
-        "CREATE TABLE IF NOT EXISTS projection_positions (view_name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
-        " role TEXT NOT NULL, salt TEXT NOT NULL, key_hash TEXT NOT NULL, created_at TEXT NOT NULL,"
-        " revoked_at TEXT)",
-        "CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS idempotency_keys (scope TEXT NOT NULL, idempotency_key TEXT NOT NULL,"
-        " fingerprint TEXT NOT NULL, status INTEGER, body TEXT, headers TEXT, created_at TEXT NOT NULL,"
-        " PRIMARY KEY (scope, idempotency_key))",
-        "CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys (created_at)",
-        *APPEND_ONLY[db.dialect],
-    ]
     with db.transaction() as cursor:
         if db.dialect == "postgres":
             cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-        for statement in statements:
+        for statement in [*TABLES, *APPEND_ONLY[db.dialect]]:
             cursor.execute(statement)
-        for view in VIEW_TABLES:
-            cursor.execute("INSERT INTO projection_positions (view_name, position) VALUES (?, 0)"
-                           " ON CONFLICT (view_name) DO NOTHING", (view.value,))
+        for view, table in DEFAULT_TABLES.items():
+            cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
+                           " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
+        cursor.execute("SELECT table_name FROM view_tables")
+        for (table,) in cursor.fetchall():
+            create_view_table(cursor, str(table))

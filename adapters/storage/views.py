@@ -1,13 +1,22 @@
-"""The BASIC and FULL view tables: the projection engine writes them, the JobReader API reads them."""
+"""The BASIC and FULL view tables: the projection engine writes them, the JobReader API reads them.
+
+Which table serves a view is itself a row (`view_tables`), so that a rebuilt copy can replace a view in one
+transaction while the old copy keeps serving until then.
+"""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import psycopg
 
 from adapters.storage.database import Database
-from adapters.storage.schema import VIEW_TABLES
+from adapters.storage.schema import create_view_table
 from domain.enums import JobView
 from projections.render import stored_view
 from projections.rows import ViewRow
@@ -15,9 +24,12 @@ from projections.rows import ViewRow
 COLUMNS = ("stream_id", "job_id", "job_type", "status", "project_id", "agent_id", "creation_time", "document",
            "version", "position")
 _SELECT = ", ".join(COLUMNS)
+_UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+TABLE_CACHE_SECONDS = 1.0
+T = TypeVar("T")
 
 
-class _PositionMoved(Exception):
+class _Refused(Exception):
     pass
 
 
@@ -55,59 +67,134 @@ def _row(record: Sequence[Any]) -> ViewRow:
     return ViewRow(**values)
 
 
-def _table(view: JobView) -> str:
-    return VIEW_TABLES[stored_view(view)]
+def _is_missing_table(error: Exception) -> bool:
+    return isinstance(error, psycopg.errors.UndefinedTable) or (
+        isinstance(error, sqlite3.OperationalError) and "no such table" in str(error))
 
 
 class SqlViewStore:
-    def __init__(self, db: Database) -> None:
+    """The views as the live service sees them (`bound` gives a copy writing fixed tables, for rebuilds)."""
+
+    def __init__(self, db: Database, tables: dict[JobView, str] | None = None) -> None:
         self.db = db
+        self._fixed = tables
+        self._cache: dict[JobView, str] = {}
+        self._cached_at = 0.0
+        self._lock = threading.Lock()
+
+    def bound(self, tables: dict[JobView, str]) -> SqlViewStore:
+        return SqlViewStore(self.db, tables)
+
+    # --- which table serves a view
+
+    def tables(self, fresh: bool = False) -> dict[JobView, str]:
+        if self._fixed is not None:
+            return self._fixed
+        with self._lock:
+            if fresh or time.monotonic() - self._cached_at > TABLE_CACHE_SECONDS:
+                with self.db.transaction(write=False) as cursor:
+                    cursor.execute("SELECT view_name, table_name FROM view_tables")
+                    self._cache = {JobView(v): str(t) for v, t in cursor.fetchall()}
+                self._cached_at = time.monotonic()
+            return dict(self._cache)
+
+    def table(self, view: JobView, fresh: bool = False) -> str:
+        return self.tables(fresh)[stored_view(view)]
+
+    def _reading(self, view: JobView, read: Callable[[str], T]) -> T:
+        """Run `read` on the view's table; if a swap just dropped it, look the table up again once."""
+        try:
+            return read(self.table(view))
+        except Exception as error:
+            if not _is_missing_table(error):
+                raise
+            return read(self.table(view, fresh=True))
 
     # --- the projection engine's side
 
     def position(self, view: JobView) -> int:
+        return self.position_of(self.table(view, fresh=True))
+
+    def position_of(self, table: str) -> int:
         with self.db.transaction(write=False) as cursor:
-            cursor.execute("SELECT position FROM projection_positions WHERE view_name = ?", (view.value,))
+            cursor.execute("SELECT position FROM projection_positions WHERE table_name = ?", (table,))
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
     def rows(self, view: JobView, stream_ids: Sequence[str]) -> dict[str, ViewRow]:
+        table = self.table(view, fresh=True)
         found: dict[str, ViewRow] = {}
         with self.db.transaction(write=False) as cursor:
             for start in range(0, len(stream_ids), 500):
                 chunk = stream_ids[start:start + 500]
-                cursor.execute(f"SELECT {_SELECT} FROM {_table(view)} WHERE stream_id IN "
-                               f"({', '.join('?' * len(chunk))})", chunk)
+                cursor.execute(f"SELECT {_SELECT} FROM {table} WHERE stream_id IN ({', '.join('?' * len(chunk))})",
+                               chunk)
                 for record in cursor.fetchall():
                     row = _row(record)
                     found[row.stream_id] = row
         return found
 
     def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int) -> bool:
-        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        table = self.table(view, fresh=True)
         try:
             with self.db.transaction() as cursor:
-                cursor.execute("UPDATE projection_positions SET position = ? WHERE view_name = ? AND position = ?",
-                               (to_position, view.value, from_position))
+                if self._fixed is None:
+                    # Still the table that serves the view? Also locks out a swap until this commit is done.
+                    cursor.execute("UPDATE view_tables SET table_name = table_name WHERE view_name = ? AND "
+                                   "table_name = ?", (stored_view(view).value, table))
+                    if cursor.rowcount != 1:
+                        raise _Refused
+                cursor.execute("UPDATE projection_positions SET position = ? WHERE table_name = ? AND position = ?",
+                               (to_position, table, from_position))
                 if cursor.rowcount != 1:
-                    raise _PositionMoved
+                    raise _Refused
                 if rows:
                     cursor.executemany(
-                        f"INSERT INTO {_table(view)} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
-                        f" ON CONFLICT (stream_id) DO UPDATE SET {updates}",
+                        f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
+                        f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
                         [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
                           json.dumps(r.document, separators=(",", ":")), r.version, r.position) for r in rows])
-        except _PositionMoved:
+        except _Refused:
             return False
         return True
+
+    # --- rebuilds
+
+    def create_copy(self, view: JobView, table: str) -> None:
+        with self.db.transaction() as cursor:
+            create_view_table(cursor, table)
+
+    def swap(self, view: JobView, new_table: str) -> str | None:
+        """Make `new_table` serve `view` if it has caught up with the current table; returns the old table."""
+        with self.db.transaction() as cursor:
+            cursor.execute("SELECT table_name FROM view_tables WHERE view_name = ?", (view.value,))
+            old = str(cursor.fetchone()[0])
+            # Lock the view's row first: the live worker cannot commit to the old table past this point.
+            cursor.execute("UPDATE view_tables SET table_name = table_name WHERE view_name = ?", (view.value,))
+            cursor.execute("SELECT table_name, position FROM projection_positions WHERE table_name IN (?, ?)",
+                           (old, new_table))
+            positions = {str(t): int(p) for t, p in cursor.fetchall()}
+            if positions.get(new_table, -1) < positions.get(old, 0):
+                return None
+            cursor.execute("UPDATE view_tables SET table_name = ? WHERE view_name = ?", (new_table, view.value))
+        self.tables(fresh=True)
+        return old
+
+    def drop(self, table: str) -> None:
+        assert table not in self.tables(fresh=True).values(), f"{table} still serves a view"
+        with self.db.transaction() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute("DELETE FROM projection_positions WHERE table_name = ?", (table,))
 
     # --- the reader's side
 
     def get(self, view: JobView, job_id: str) -> ViewRow | None:
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {_SELECT} FROM {_table(view)} WHERE job_id = ?", (job_id,))
-            record = cursor.fetchone()
-        return None if record is None else _row(record)
+        def read(table: str) -> ViewRow | None:
+            with self.db.transaction(write=False) as cursor:
+                cursor.execute(f"SELECT {_SELECT} FROM {table} WHERE job_id = ?", (job_id,))
+                record = cursor.fetchone()
+            return None if record is None else _row(record)
+        return self._reading(view, read)
 
     def list(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
         """Up to `limit` rows matching `wanted`, newest first, starting after `after`."""
@@ -124,17 +211,26 @@ class SqlViewStore:
             query.add("(creation_time < ? OR (creation_time = ? AND job_id < ?))",
                       after.creation_time, after.creation_time, after.job_id)
         where = f"WHERE {' AND '.join(query.where)}" if query.where else ""
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {_SELECT} FROM {_table(view)} {where} "
-                           "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*query.params, limit))
-            return [_row(record) for record in cursor.fetchall()]
+
+        def read(table: str) -> list[ViewRow]:
+            with self.db.transaction(write=False) as cursor:
+                cursor.execute(f"SELECT {_SELECT} FROM {table} {where} "
+                               "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*query.params, limit))
+                return [_row(record) for record in cursor.fetchall()]
+        return self._reading(view, read)
 
     def job_ids(self, view: JobView) -> list[str]:
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT job_id FROM {_table(view)} ORDER BY job_id")
-            return [str(job_id) for (job_id,) in cursor.fetchall()]
+        def read(table: str) -> list[str]:
+            with self.db.transaction(write=False) as cursor:
+                cursor.execute(f"SELECT job_id FROM {table} ORDER BY job_id")
+                return [str(job_id) for (job_id,) in cursor.fetchall()]
+        return self._reading(view, read)
 
     def count(self, view: JobView) -> int:
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {_table(view)}")
-            return int(cursor.fetchone()[0])
+        def read(table: str) -> int:
+            with self.db.transaction(write=False) as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM {table}")
+                return int(cursor.fetchone()[0])
+        return self._reading(view, read)
+
+

@@ -70,7 +70,7 @@ def test_after_a_restart_the_views_resume_where_they_stopped(settings: Settings)
     first = open_services(settings)
     job_ids = write_jobs(first, 4)
     small = ProjectionEngine(first.engine.log, first.views, batch_size=5)
-    assert small.step(JobView.BASIC) == 5 and small.step(JobView.FULL) == 5
+    assert small.step() == 10
     first.close()
 
     second = open_services(settings)
@@ -94,7 +94,7 @@ def test_a_batch_that_fails_midway_writes_neither_rows_nor_position(services: Se
 
     monkeypatch.setattr("projections.engine.fold", fold_then_crash)
     with pytest.raises(Exception, match=r"(?i)null|constraint"):
-        services.engine.step(JobView.BASIC)
+        services.engine.step([JobView.BASIC])
     assert services.views.position(JobView.BASIC) == 0
     assert services.views.count(JobView.BASIC) == 0
     monkeypatch.undo()

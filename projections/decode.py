@@ -1,0 +1,22 @@
+"""Decoding stored events for the views: straight from the stored JSON, without building domain objects."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from projections.rows import LoggedEvent
+
+JOB_EVENT_TOPIC = "domain.job:Job."
+
+
+class UnknownEvent(Exception):
+    """The log holds an event that is not a job event this version of jobstore knows."""
+
+
+def decode(position: int, stream_id: str, version: int, topic: str, state: bytes) -> LoggedEvent:
+    if not topic.startswith(JOB_EVENT_TOPIC):
+        raise UnknownEvent(f"event at position {position} has topic {topic!r}, not a job event")
+    payload: dict[str, Any] = json.loads(state)
+    return LoggedEvent(position=position, stream_id=stream_id, version=version,
+                       type=topic[len(JOB_EVENT_TOPIC):], data=payload["data"],
+                       recorded_at=payload["timestamp"]["_data_"])
