@@ -133,7 +133,7 @@ class Audit:
             return moment
 
         if recorded_at(1) > moment:
-            raise JobNotFound(f"{job_id} (it was created after {format_time(moment)})")
+            raise JobNotFound(job_id, f"at {format_time(moment)} (it was created later)")
         low, high = 1, last
         while low < high:
             middle = (low + high + 1) // 2

@@ -19,8 +19,8 @@ class InvalidArgument(JobStoreError):
 
 
 class JobNotFound(JobStoreError):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id!r} does not exist")
+    def __init__(self, job_id: str, when: str = "") -> None:
+        super().__init__(f"job {job_id!r} does not exist{' ' + when if when else ''}")
         self.job_id = job_id
 
 

@@ -18,6 +18,7 @@ from adapters.runtime import Services
 from domain.errors import InvalidArgument
 
 log = logging.getLogger("jobstore.http")
+MAX_REQUEST_ID = 256
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
@@ -28,7 +29,10 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        rid = request.headers.get("x-request-id", "")[:128] or uuid.uuid4().hex
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(rid) > MAX_REQUEST_ID:
+            rid = uuid.uuid4().hex
+            return error_response(InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters"), rid)
         request.state.request_id = rid
         if "%2f" in request.scope.get("raw_path", b"").decode("latin-1").lower():
             return error_response(InvalidArgument("jobId", "must not contain '/' (found %2F in the path)"), rid)

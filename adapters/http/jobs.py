@@ -1,6 +1,8 @@
 """JobManager (writes) and JobReader (reads, served from the views) routes of the contract."""
 
-from datetime import datetime
+import contextlib
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -27,7 +29,7 @@ from domain.application import Outcome
 from domain.document import Document
 from domain.enums import JobStatus, JobType, JobView, TerminationReason
 from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
-from domain.values import JobMetadata, Text, Timestamp, WriteMask
+from domain.values import JobMetadata, Text, WriteMask
 from projections.render import present, project_id
 from projections.rows import ViewRow
 
@@ -50,8 +52,18 @@ class EmptyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TimeTravel(BaseModel):
-    as_of: Timestamp | None = None
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse_rfc3339(field: str, text: str) -> datetime:
+    """An RFC 3339 time with a zone, as UTC; anything else is INVALID_ARGUMENT naming `field`."""
+    if RFC3339.match(text):
+        with contextlib.suppress(ValueError):
+            fraction = re.search(r"\.(\d+)", text)
+            if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds: drop the rest
+                text = text.replace(fraction.group(0), fraction.group(0)[:7])
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).astimezone(UTC)
+    raise InvalidArgument(field, f"{text!r} is not an RFC 3339 time with a zone, e.g. 2026-11-27T18:10:05Z")
 
 
 def _body_schema(name: str) -> dict[str, Any]:
@@ -138,13 +150,14 @@ def get_job(jobId: str, request: Request, principal: Reader,
                                                                          "RFC 3339 time, rebuilt from the log")] = None,
             version: Annotated[int | None, Query(description="auditors: the job after its first N events")] = None,
             ) -> JSONResponse:
-    shown = parse_view(view)
     if as_of is None and version is None:
+        shown = parse_view(view)
         row = read_row(request, jobId, shown)
         return JSONResponse({"job": present(row.document, shown, now_of(request))})
     if not principal.may(Permission.AUDIT):
         raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}; only auditor and "
                                "admin keys may read a job as it was (asOf, version)")
+    shown = parse_view(view)
     if as_of is not None and version is not None:
         raise InvalidArgument("asOf", "give asOf or version, not both")
     audit = services_of(request).audit
@@ -154,12 +167,7 @@ def get_job(jobId: str, request: Request, principal: Reader,
     if version is not None:
         document, moment = audit.at_version(jobId, version)
     else:
-        try:
-            moment = TimeTravel.model_validate({"as_of": as_of}).as_of  # type: ignore[assignment]
-        except ValueError:
-            raise InvalidArgument("asOf", f"{as_of!r} is not an RFC 3339 time with a zone, "
-                                          "e.g. 2026-11-27T18:10:05Z") from None
-        document, moment = audit.as_of(jobId, moment)
+        document, moment = audit.as_of(jobId, parse_rfc3339("asOf", as_of or ""))
     return JSONResponse({"job": present(document, shown, moment)})
 
 
