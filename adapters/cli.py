@@ -5,15 +5,19 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.keys import Role
+from adapters.operations import rebuild, view_status
 from adapters.progress import ProgressBar
 from adapters.runtime import Services, open_services
 from adapters.settings import Settings, SettingsError
 from adapters.storage.database import DatabaseUnavailable
+from domain.enums import JobView
 from domain.errors import JobStoreError
 
 
@@ -26,6 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API and the projections")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    serve.add_argument("--no-projections", action="store_true",
+                       help="serve the API only; run `jobstore project` elsewhere to keep the views current")
+
+    commands.add_parser("project", help="run the projections alone (one active worker per view on PostgreSQL; "
+                                        "more workers wait as standbys)")
+    commands.add_parser("status", help="per view: its position, the head of the log, and the lag")
+    rebuild = commands.add_parser("rebuild", help="rebuild a view from the log while the current copy keeps "
+                                                  "serving, then swap it in atomically")
+    rebuild.add_argument("--view", choices=["basic", "full"], help="one view (default: both)")
 
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -51,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(services: Services, host: str, port: int) -> None:
+def _serve(services: Services, host: str, port: int, projections: bool = True) -> None:
     import uvicorn
 
     from adapters.http.app import create_app
@@ -61,10 +74,34 @@ def _serve(services: Services, host: str, port: int) -> None:
         print(f"No API key existed, so an admin key named {name!r} was created. It is shown only this once:",
               flush=True)
         print(key, flush=True)
-    services.start_projections()
+    if projections:
+        services.start_projections()
     where = (services.settings.database_url and "PostgreSQL") or f"SQLite at {services.settings.sqlite_path}"
     print(f"jobstore serving on http://{host}:{port} (store: {where}); stop with Ctrl-C", flush=True)
     uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _project(services: Services) -> None:
+    worker = services.start_projections()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print("jobstore projecting (views: BASIC, FULL); stop with Ctrl-C or SIGTERM", flush=True)
+    held: tuple[JobView, ...] = ()
+    while not stop.wait(1.0):
+        now_held = worker.locks.current()
+        if now_held != held:
+            names = ", ".join(v.value for v in now_held) or "none (standing by)"
+            print(f"active for: {names}", flush=True)
+            held = now_held
+    print("stopping: the batch in progress commits or rolls back whole", flush=True)
+
+
+def _status(services: Services) -> None:
+    print(f"{'VIEW':<15} {'TABLE':<32} {'POSITION':>10} {'HEAD':>10} {'LAG EVENTS':>10} {'LAG SECONDS':>11}")
+    for s in view_status(services):
+        print(f"{s.view.value:<15} {s.table:<32} {s.position:>10} {s.head:>10} {s.lag_events:>10} "
+              f"{s.lag_seconds:>11.3f}")
 
 
 def _audit(services: Services, args: argparse.Namespace) -> int:
@@ -125,7 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         if args.command == "serve":
-            _serve(services, args.host, args.port)
+            _serve(services, args.host, args.port, projections=not args.no_projections)
+        elif args.command == "project":
+            _project(services)
+        elif args.command == "status":
+            _status(services)
+        elif args.command == "rebuild":
+            chosen = [JobView.BASIC, JobView.FULL] if args.view is None else [JobView(f"JOB_VIEW_{args.view.upper()}")]
+            for view in chosen:
+                bar = ProgressBar(f"rebuilding {view.value}")
+                old, new = rebuild(services, view, progress=bar)
+                bar.finish()
+                print(f"{view.value}: now served by {new} (rebuilt from the log); dropped {old}")
         elif args.command == "audit":
             return _audit(services, args)
         elif args.keys_command == "create":

@@ -41,6 +41,10 @@ class Unimplemented(JobStoreError):
     pass
 
 
+class DeadlineExceeded(JobStoreError):
+    pass
+
+
 # (googlerpc code, HTTP status), most specific class first.
 STATUS: list[tuple[type[Exception], int, int]] = [
     (InvalidArgument, 3, 400),
@@ -55,6 +59,7 @@ STATUS: list[tuple[type[Exception], int, int]] = [
     (Unauthenticated, 16, 401),
     (ResourceExhausted, 8, 429),
     (Unimplemented, 12, 405),
+    (DeadlineExceeded, 4, 504),
     (Unavailable, 14, 503),
     (DatabaseUnavailable, 14, 503),
     (StoreOperationalError, 14, 503),

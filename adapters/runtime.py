@@ -1,8 +1,7 @@
 """The composition root: builds the application, storage, views, keys and projection engine from Settings."""
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -16,6 +15,7 @@ from adapters.storage.events import EventTable
 from adapters.storage.log import EventStoreLog
 from adapters.storage.schema import create_schema
 from adapters.storage.views import SqlViewStore
+from adapters.worker import ProjectionWorker
 from domain.application import Clock, Jobs, utc_now
 from projections.engine import ProjectionEngine
 
@@ -32,13 +32,13 @@ class Services:
     idempotency: IdempotencyStore
     page_secret: bytes
     last_written: int = 0
-    _threads: list[threading.Thread] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    worker: ProjectionWorker | None = None
 
-    def start_projections(self) -> None:
-        thread = threading.Thread(target=self.engine.run, args=(self._stop,), name="projections", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def start_projections(self) -> ProjectionWorker:
+        """Run the projections in this process, in the background (see adapters/worker.py)."""
+        self.worker = ProjectionWorker(self.settings, self.engine)
+        self.worker.start()
+        return self.worker
 
     def note_written(self, position: int | None) -> None:
         """Remember the newest event this process appended, so its own later reads can wait for it."""
@@ -48,14 +48,12 @@ class Services:
 
     def catch_up_with_own_writes(self, timeout: float = 2.0) -> None:
         """Read-your-writes within one process: wait (bounded) until the views hold this process's writes."""
-        if self.last_written and self._threads:
+        if self.last_written and self.worker is not None:
             self.engine.wait_for(self.last_written, timeout)
 
     def close(self) -> None:
-        self._stop.set()
-        self.engine.wake.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        if self.worker is not None:
+            self.worker.close()
         self.jobs.close()
         self.db.close()
 

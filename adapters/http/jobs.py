@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from adapters.errors import PermissionDenied
+from adapters.errors import DeadlineExceeded, PermissionDenied
 from adapters.http import paging
 from adapters.http.common import (
     Reader,
@@ -89,10 +89,28 @@ def parse_view(view: str | None) -> JobView:
         raise InvalidArgument("view", f"{view!r} is not one of {', '.join(v.value for v in JobView)}") from None
 
 
-def read_row(request: Request, job_id: str, view: JobView) -> ViewRow:
+MinPosition = Annotated[int | None, Query(alias="minPosition", description=(
+    "read-your-writes: wait (at most 5 s, then DEADLINE_EXCEEDED) until the views hold the log up to this "
+    "position, e.g. a write's X-Jobstore-Position"))]
+MIN_POSITION_WAIT_SECONDS = 5.0
+
+
+def wait_for_views(request: Request, min_position: int | None) -> None:
+    services = services_of(request)
+    if min_position is None:
+        services.catch_up_with_own_writes()
+        return
+    if min_position < 0:
+        raise InvalidArgument("minPosition", f"must not be negative (got {min_position})")
+    if not services.engine.wait_for(min_position, MIN_POSITION_WAIT_SECONDS):
+        raise DeadlineExceeded(f"the views did not reach position {min_position} within "
+                               f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status`")
+
+
+def read_row(request: Request, job_id: str, view: JobView, min_position: int | None = None) -> ViewRow:
     services = services_of(request)
     checked_job_id(job_id)
-    services.catch_up_with_own_writes()
+    wait_for_views(request, min_position)
     row = services.views.get(view, job_id)
     if row is None:
         raise JobNotFound(job_id)
@@ -149,10 +167,10 @@ def get_job(jobId: str, request: Request, principal: Reader,
             as_of: Annotated[str | None, Query(alias="asOf", description="auditors: the job as it was at this "
                                                                          "RFC 3339 time, rebuilt from the log")] = None,
             version: Annotated[int | None, Query(description="auditors: the job after its first N events")] = None,
-            ) -> JSONResponse:
+            min_position: MinPosition = None) -> JSONResponse:
     if as_of is None and version is None:
         shown = parse_view(view)
-        row = read_row(request, jobId, shown)
+        row = read_row(request, jobId, shown, min_position)
         return JSONResponse({"job": present(row.document, shown, now_of(request))})
     if not principal.may(Permission.AUDIT):
         raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}; only auditor and "
@@ -172,8 +190,8 @@ def get_job(jobId: str, request: Request, principal: Reader,
 
 
 @router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID")
-def get_project_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
-    row = read_row(request, jobId, JobView.BASIC)
+def get_project_id(jobId: str, request: Request, principal: Reader, min_position: MinPosition = None) -> JSONResponse:
+    row = read_row(request, jobId, JobView.BASIC, min_position)
     project = project_id(row.document)
     if project is None:
         raise FailedPrecondition(f"job {jobId!r} ({row.job_type}) belongs to no project")
@@ -181,8 +199,9 @@ def get_project_id(jobId: str, request: Request, principal: Reader) -> JSONRespo
 
 
 @router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID")
-def get_test_run_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
-    row = read_row(request, jobId, JobView.BASIC)
+def get_test_run_id(jobId: str, request: Request, principal: Reader,
+                    min_position: MinPosition = None) -> JSONResponse:
+    row = read_row(request, jobId, JobView.BASIC, min_position)
     if row.job_type != JobType.MODEL_STRESS_TEST.value or row.status != JobStatus.SUCCEEDED.value:
         raise FailedPrecondition(f"job {jobId!r} is a {row.job_type} in {row.status}; a test run id is given "
                                  "only for a JOB_TYPE_MODEL_STRESS_TEST job in JOB_STATUS_SUCCEEDED")
@@ -201,7 +220,7 @@ PageSize = Annotated[int | None, Query(alias="pageSize", description="default 20
 
 
 def list_jobs(request: Request, base: JobFilter, view: str | None, statuses: list[str], types: list[str],
-              page_token: str | None, page_size: int | None) -> JSONResponse:
+              page_token: str | None, page_size: int | None, min_position: int | None) -> JSONResponse:
     services = services_of(request)
     shown = parse_view(view)
     size = paging.page_size(page_size)
@@ -222,7 +241,7 @@ def list_jobs(request: Request, base: JobFilter, view: str | None, statuses: lis
             raise InvalidArgument("pageToken", "was issued for a different query; send the same query, or "
                                                "start again from the first page without pageToken")
         wanted = issued_for
-    services.catch_up_with_own_writes()
+    wait_for_views(request, min_position)
     rows = services.views.list(shown, wanted, after, size + 1)
     has_more = len(rows) > size
     rows = rows[:size]
@@ -237,15 +256,19 @@ def list_jobs(request: Request, base: JobFilter, view: str | None, statuses: lis
 @router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject")
 def list_jobs_for_project(projectId: str, request: Request, principal: Reader, statuses: Statuses = [],  # noqa: B006
                           types: Types = [], page_token: PageToken = None,  # noqa: B006
-                          page_size: PageSize = None, view: str | None = None) -> JSONResponse:
-    return list_jobs(request, JobFilter(project_id=projectId), view, statuses, types, page_token, page_size)
+                          page_size: PageSize = None, view: str | None = None,
+                          min_position: MinPosition = None) -> JSONResponse:
+    return list_jobs(request, JobFilter(project_id=projectId), view, statuses, types, page_token, page_size,
+                     min_position)
 
 
 @router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs")
 def list_all_jobs(request: Request, principal: Reader, statuses: Statuses = [], types: Types = [],  # noqa: B006
                   page_token: PageToken = None, page_size: PageSize = None, view: str | None = None,
-                  agent: Annotated[str | None, Query(alias="agentId.uuid")] = None) -> JSONResponse:
-    return list_jobs(request, JobFilter(agent_id=agent), view, statuses, types, page_token, page_size)
+                  agent: Annotated[str | None, Query(alias="agentId.uuid")] = None,
+                  min_position: MinPosition = None) -> JSONResponse:
+    return list_jobs(request, JobFilter(agent_id=agent), view, statuses, types, page_token, page_size,
+                     min_position)
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (UpsertJobRequest, FailJobRequest)

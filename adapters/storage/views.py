@@ -81,6 +81,7 @@ class SqlViewStore:
         self._cache: dict[JobView, str] = {}
         self._cached_at = 0.0
         self._lock = threading.Lock()
+        self._step = threading.local()  # the table a projection step started on, per thread
 
     def bound(self, tables: dict[JobView, str]) -> SqlViewStore:
         return SqlViewStore(self.db, tables)
@@ -113,7 +114,16 @@ class SqlViewStore:
     # --- the projection engine's side
 
     def position(self, view: JobView) -> int:
-        return self.position_of(self.table(view, fresh=True))
+        """The view's position; a projection step that starts here goes on writing to this same table."""
+        table = self.table(view, fresh=True)
+        if not hasattr(self._step, "tables"):
+            self._step.tables = {}
+        self._step.tables[view] = table
+        return self.position_of(table)
+
+    def _step_table(self, view: JobView) -> str:
+        tables: dict[JobView, str] = getattr(self._step, "tables", {})
+        return tables.get(view) or self.table(view, fresh=True)
 
     def position_of(self, table: str) -> int:
         with self.db.transaction(write=False) as cursor:
@@ -122,7 +132,7 @@ class SqlViewStore:
         return int(row[0]) if row else 0
 
     def rows(self, view: JobView, stream_ids: Sequence[str]) -> dict[str, ViewRow]:
-        table = self.table(view, fresh=True)
+        table = self._step_table(view)
         found: dict[str, ViewRow] = {}
         with self.db.transaction(write=False) as cursor:
             for start in range(0, len(stream_ids), 500):
@@ -135,7 +145,7 @@ class SqlViewStore:
         return found
 
     def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int) -> bool:
-        table = self.table(view, fresh=True)
+        table = self._step_table(view)
         try:
             with self.db.transaction() as cursor:
                 if self._fixed is None:
