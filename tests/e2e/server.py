@@ -31,7 +31,8 @@ class Reply:
 
 
 class Server:
-    def __init__(self, home: Path, database_url: str | None = None, schema: str | None = None) -> None:
+    def __init__(self, home: Path, database_url: str | None = None, schema: str | None = None,
+                 serve_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -42,6 +43,8 @@ class Server:
             self.env["JOBSTORE_DATABASE_URL"] = database_url
         if schema:
             self.env["JOBSTORE_DATABASE_SCHEMA"] = schema
+        self.env.update(extra_env or {})
+        self.serve_args = serve_args
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
@@ -59,7 +62,8 @@ class Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "serve.log"
         log = open(self.log_path, "w")  # noqa: SIM115 - the server process writes to it until stop()
-        self.process = subprocess.Popen([JOBSTORE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+        self.process = subprocess.Popen([JOBSTORE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                         *self.serve_args],
                                         env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
                                         text=True)
         deadline = time.monotonic() + wait
@@ -111,3 +115,39 @@ class Server:
             if check(reply) or time.monotonic() > deadline:
                 return reply
             time.sleep(0.02)
+
+
+class Worker:
+    """A `jobstore project` process on the same store as `server`."""
+
+    def __init__(self, server: Server, name: str) -> None:
+        self.server = server
+        self.log_path = server.home / f"worker-{name}.log"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Worker:
+        log = open(self.log_path, "a")  # noqa: SIM115 - the worker writes to it until it ends
+        self.process = subprocess.Popen([JOBSTORE, "project"], env=self.server.env, cwd=self.server.home,
+                                        stdout=log, stderr=subprocess.STDOUT, text=True)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def is_active(self) -> bool:
+        lines = [line for line in self.log().splitlines() if line.startswith("active for:")]
+        return bool(lines) and "JOB_VIEW" in lines[-1]
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
