@@ -61,11 +61,14 @@ class Settings:
 
     def event_store_env(self) -> dict[str, str]:
         """Settings for the eventsourcing library's persistence module."""
+        # Recently written jobs stay in memory; a command on one decides without reading it back (see
+        # Jobs._command for why a stale copy cannot cause a wrong answer).
+        cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
         if not self.database_url:
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path),
+            return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path),
                     "SQLITE_LOCK_TIMEOUT": "30"}
         pg = self.postgres()
-        return {
+        return {**cache,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
             "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],

@@ -1,6 +1,7 @@
 """The application service: JobManager's commands on the event store, with bounded retries on conflicts."""
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.document import Document
 from domain.enums import TerminationReason
-from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound
+from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound, JobStoreError
 from domain.job import Job, Provenance, check_upsert_request, stream_id
 from domain.values import JobMetadata, WriteMask, job_id_problem
 
@@ -105,20 +106,45 @@ class Jobs(Application[UUID]):
         if problem:
             raise InvalidArgument("jobId", problem)
 
+    def _load(self, job_id: str, fresh: bool) -> Job | None:
+        """The job (None if it does not exist); `fresh` bypasses the cache of recently written jobs."""
+        cache = self.repository.cache
+        if fresh and cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(stream_id(job_id), evict=True)
+        try:
+            return self.job(job_id)
+        except JobNotFound:
+            return None
+
     def _command(self, job_id: str, change: Callable[[Job | None], Job], creates: bool = False) -> Outcome:
+        """Load, decide, append; on a version conflict reload and decide again, a bounded number of times.
+
+        A cached job may be stale when other processes write too. A change decided on stale state cannot be
+        stored (its version is taken), so only a refusal or a "nothing to change" is decided again on the
+        stored state before it is answered.
+        """
+        fresh = self.repository.cache is None
         for attempt in range(self.MAX_ATTEMPTS):
+            current = self._load(job_id, fresh)
+            if current is None and not creates:
+                raise JobNotFound(job_id)
             try:
-                current: Job | None = self.job(job_id)
-            except JobNotFound:
-                if not creates:
+                job = change(current)
+            except JobStoreError:
+                if fresh:
                     raise
-                current = None
-            job = change(current)
+                fresh = True
+                continue
             if not job.pending_events:
-                return Outcome(job.document, None)
+                if fresh:
+                    return Outcome(job.document, None)
+                fresh = True
+                continue
             try:
                 recordings = self.save(job)
             except IntegrityError:
+                fresh = True
                 time.sleep(0.001 * (2 ** attempt))
                 continue
             return Outcome(job.document, recordings[-1].notification.id)

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
@@ -39,10 +39,14 @@ def job_id_problem(job_id: str) -> str | None:
 
 class Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     def wire(self) -> dict[str, Any]:
-        """The JSON form as sent on the wire: camelCase, unset fields omitted."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+        """The JSON form as sent on the wire: camelCase, unset fields omitted. Computed once (the model is
+        frozen); callers must not change what it returns."""
+        if self._wire is None:
+            self._wire = self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+        return self._wire
 
 
 class RimeUUID(Wire):

@@ -1,0 +1,73 @@
+"""Job commands per second through the application service, beside raw psycopg doing the same writes as one
+`INSERT ... ON CONFLICT DO UPDATE` of a job row per command, each in its own transaction."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psycopg
+
+from adapters.runtime import open_services
+from adapters.settings import Settings
+from bench.harness import Figure
+from domain.job import Provenance
+from domain.values import JobMetadata, WriteMask
+
+BY = Provenance("bench", "writer", "bench")
+STATUS = WriteMask(status=True)
+PROGRESS = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
+COMMANDS_PER_JOB = 9  # create, pending, running, 5 progress reports, succeeded
+
+
+def lifecycle(job_id: str) -> list[tuple[JobMetadata, WriteMask]]:
+    steps = [(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                          "jobData": {"stress": {"projectId": {"uuid": "bench"}}}}), WriteMask())]
+    steps += [(JobMetadata.model_validate({"jobId": job_id, "status": s}), STATUS)
+              for s in ("JOB_STATUS_PENDING", "JOB_STATUS_RUNNING")]
+    for done in range(5):
+        batches = [{"type": f"b{i}", "status": "TEST_TASK_STATUS_COMPLETED" if i <= done else
+                    "TEST_TASK_STATUS_RUNNING"} for i in range(5)]
+        steps.append((JobMetadata.model_validate({"jobId": job_id, "jobData": {"stress": {"progress": {
+            "testRun": {"testRunId": "r", "testBatches": batches}}}}}), PROGRESS))
+    steps.append((JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_SUCCEEDED"}), STATUS))
+    assert len(steps) == COMMANDS_PER_JOB
+    return steps
+
+
+def through_the_service(settings: Settings, jobs: int) -> float:
+    services = open_services(settings)
+    try:
+        plans = [lifecycle(f"w-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
+        started = time.perf_counter()
+        for plan in plans:
+            for job, mask in plan:
+                services.jobs.upsert(job, mask, BY)
+        return jobs * COMMANDS_PER_JOB / (time.perf_counter() - started)
+    finally:
+        services.close()
+
+
+def raw_psycopg(settings: Settings, jobs: int) -> float:
+    """The baseline: one job row per job, one upsert per command, autocommit (one transaction each)."""
+    with psycopg.connect(**settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {settings.database_schema}.raw_jobs "
+                     "(job_id TEXT PRIMARY KEY, document JSONB NOT NULL, version INT NOT NULL)")
+        plans = [lifecycle(f"r-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
+        statement = (f"INSERT INTO {settings.database_schema}.raw_jobs (job_id, document, version) "
+                     "VALUES (%s, %s, 1) ON CONFLICT (job_id) DO UPDATE SET "
+                     "document = raw_jobs.document || excluded.document, version = raw_jobs.version + 1")
+        started = time.perf_counter()
+        for plan in plans:
+            for job, _mask in plan:
+                conn.execute(statement, (job.job_id, json.dumps(job.wire())), prepare=True)
+        return jobs * COMMANDS_PER_JOB / (time.perf_counter() - started)
+
+
+def run(settings: Settings, jobs: int) -> list[Figure]:
+    through_the_service(settings, max(2, jobs // 10))  # warm up
+    raw = raw_psycopg(settings, jobs)
+    service = through_the_service(settings, jobs)
+    return [Figure("raw psycopg upsert per command (baseline), commands/s", raw, "/s"),
+            Figure("job commands/s through the application service, one writer", service, "/s", raw, ">= 0.6x",
+                   service / raw >= 0.6)]
