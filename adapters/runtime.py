@@ -77,7 +77,8 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     jobs = Jobs(env=settings.event_store_env(), clock=clock)
     create_schema(db)
     views = SqlViewStore(db)
-    engine = ProjectionEngine(EventStoreLog(jobs), views, batch_size=settings.projection_batch_size)
+    events = EventTable(db)
+    engine = ProjectionEngine(EventStoreLog(events), views, batch_size=settings.projection_batch_size)
     return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine,
-                    audit=Audit(jobs, EventTable(db), views), idempotency=IdempotencyStore(db),
+                    audit=Audit(jobs, events, views), idempotency=IdempotencyStore(db),
                     page_secret=service_secret(db, "page-token"))

@@ -16,7 +16,7 @@ class Settings:
     home: Path
     database_url: str | None = None
     database_schema: str = "public"
-    projection_batch_size: int = 1000
+    projection_batch_size: int = 5000
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -26,7 +26,7 @@ class Settings:
         if not schema.replace("_", "").isalnum() or not schema[0].isalpha():
             raise SettingsError(f"JOBSTORE_DATABASE_SCHEMA={schema!r} is not a plain identifier "
                                 "(letters, digits and '_', starting with a letter)")
-        batch = env.get("JOBSTORE_PROJECTION_BATCH_SIZE") or "1000"
+        batch = env.get("JOBSTORE_PROJECTION_BATCH_SIZE") or "5000"
         if not batch.isdigit() or not 1 <= int(batch) <= 100_000:
             raise SettingsError(f"JOBSTORE_PROJECTION_BATCH_SIZE={batch!r} must be a whole number from 1 to 100000")
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,

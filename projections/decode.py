@@ -1,8 +1,9 @@
 """Decoding stored events for the views: straight from the stored JSON, without building domain objects."""
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from projections.rows import LoggedEvent
 
@@ -16,7 +17,7 @@ class UnknownEvent(Exception):
 def decode(position: int, stream_id: str, version: int, topic: str, state: bytes) -> LoggedEvent:
     if not topic.startswith(JOB_EVENT_TOPIC):
         raise UnknownEvent(f"event at position {position} has topic {topic!r}, not a job event")
-    payload: dict[str, Any] = json.loads(state)
+    payload: dict[str, Any] = orjson.loads(state)
     return LoggedEvent(position=position, stream_id=stream_id, version=version,
                        type=topic[len(JOB_EVENT_TOPIC):], data=payload["data"],
                        recorded_at=payload["timestamp"]["_data_"])

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from domain.enums import JobView
 from projections.render import VIEWS
-from projections.rows import LoggedEvent, ViewRow, fold
+from projections.rows import LoggedEvent, ViewRow, fold, shown_in, streams_to_read
 
 log = logging.getLogger("jobstore.projections")
 Progress = Callable[[int, int], None]
@@ -58,6 +58,7 @@ class ProjectionEngine:
         """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed).
 
         The batch is read once, from the view furthest behind, and each view takes the part it has not seen.
+        Views that stand at the same position share one fold: FULL holds everything BASIC shows.
         """
         views = self.views if views is None else tuple(views)
         positions = {view: self.store.position(view) for view in views}
@@ -65,13 +66,22 @@ class ProjectionEngine:
         if not events:
             return 0
         consumed = 0
+        folded: dict[int, list[ViewRow]] = {}
         for view in views:
             start = positions[view]
             mine = [e for e in events if e.position > start]
             if not mine:
                 continue
-            current = self.store.rows(view, sorted({e.stream_id for e in mine}))
-            if self.store.commit(view, fold(view, mine, current), start, mine[-1].position):
+            if start in folded:
+                rows = [shown_in(view, row) for row in folded[start]]
+            else:
+                richest = JobView.FULL if JobView.FULL in views and positions[JobView.FULL] == start else view
+                current = self.store.rows(richest, streams_to_read(mine))
+                rows = fold(richest, mine, current)
+                folded[start] = rows
+                if richest is not view:
+                    rows = [shown_in(view, row) for row in rows]
+            if self.store.commit(view, rows, start, mine[-1].position):
                 consumed += len(mine)
                 with self._advanced:
                     self._reached[view] = mine[-1].position

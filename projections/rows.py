@@ -53,17 +53,37 @@ def fold(view: JobView, events: Iterable[LoggedEvent], current: Mapping[str, Vie
     """The rows of `view` after `events`, given the rows they touch as they stand now (`current`).
 
     Returns one row per job changed, in the order first touched. Events a row has already seen (by version)
-    are skipped, so a batch replayed after a crash cannot apply an event twice.
+    are skipped, so a batch replayed after a crash cannot apply an event twice. A job created within the batch
+    needs no current row.
     """
-    rows: dict[str, ViewRow] = {}
+    documents: dict[str, tuple[Document, int, int]] = {}
     for event in events:
-        previous = rows.get(event.stream_id) or current.get(event.stream_id)
-        if previous is not None and event.version <= previous.version:
+        known = documents.get(event.stream_id)
+        if known is None:
+            row = current.get(event.stream_id)
+            known = None if row is None else (row.document, row.version, row.position)
+        if known is not None and event.version <= known[1]:
             continue
-        if previous is None and event.type != "Created":
+        if known is None and event.type != "Created":
             raise BrokenStream(f"event {event.type} v{event.version} at position {event.position} belongs to "
                                f"stream {event.stream_id}, which has no Created event before it")
-        base = {} if previous is None else previous.document
-        document = view_document(merge(base, event.data), view)
-        rows[event.stream_id] = row_for(event.stream_id, document, event.version, event.position)
-    return list(rows.values())
+        documents[event.stream_id] = (merge({} if known is None else known[0], event.data), event.version,
+                                      event.position)
+    return [row_for(stream, view_document(document, view), version, position)
+            for stream, (document, version, position) in documents.items()]
+
+
+def shown_in(view: JobView, row: ViewRow) -> ViewRow:
+    """A row of a richer view (FULL) as `view` keeps it."""
+    return row_for(row.stream_id, view_document(row.document, view), row.version, row.position)
+
+
+def streams_to_read(events: Iterable[LoggedEvent]) -> list[str]:
+    """The jobs whose current row a fold needs: those not created within these events."""
+    created, needed = set(), set()
+    for event in events:
+        if event.version == 1:
+            created.add(event.stream_id)
+        elif event.stream_id not in created:
+            needed.add(event.stream_id)
+    return sorted(needed)

@@ -52,6 +52,21 @@ class EventTable:
             row = cursor.fetchone()
         return None if row is None else StoredEvent(stream, version, row[0], _bytes(row[1]))
 
+    def after(self, position: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        """(position, stream id, version, topic, state) of up to `limit` events after `position`, in log order."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {self.position}, originator_id, originator_version, topic, state FROM {self.table} "
+                           f"WHERE {self.position} > ? ORDER BY {self.position} LIMIT ?", (position, limit))
+            rows = cursor.fetchall()
+        return [(int(p), str(UUID(str(o))) if self.db.dialect == "sqlite" else str(o), int(v), t, _bytes(s))
+                for p, o, v, t, s in rows]
+
+    def head(self) -> int:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT MAX({self.position}) FROM {self.table}")
+            row = cursor.fetchone()
+        return int(row[0] or 0)
+
     def recorded_at(self, stream: UUID, version: int) -> datetime | None:
         """When an event was recorded, read inside the database without decoding the whole event."""
         if self.db.dialect == "sqlite":

@@ -5,7 +5,6 @@ transaction while the old copy keeps serving until then.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 
 from adapters.storage.database import Database
@@ -63,7 +63,7 @@ class _Query:
 
 def _row(record: Sequence[Any]) -> ViewRow:
     values = dict(zip(COLUMNS, record, strict=True))
-    values["document"] = json.loads(values["document"])
+    values["document"] = orjson.loads(values["document"])
     return ViewRow(**values)
 
 
@@ -163,7 +163,7 @@ class SqlViewStore:
                         f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
                         f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
                         [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                          json.dumps(r.document, separators=(",", ":")), r.version, r.position) for r in rows])
+                          orjson.dumps(r.document).decode(), r.version, r.position) for r in rows])
         except _Refused:
             return False
         return True

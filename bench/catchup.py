@@ -1,0 +1,171 @@
+"""Projection catch-up from an existing log: the batched engine, beside the library's ProjectionRunner (one
+transaction per event) on the same log, and beside raw psycopg bulk upserts of the same view rows."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection, ProjectionRunner
+
+from adapters.runtime import Services, open_services
+from adapters.settings import Settings
+from adapters.storage.views import COLUMNS
+from bench.harness import Figure
+from bench.writes import lifecycle
+from domain.application import Jobs
+from domain.document import merge
+from domain.enums import JobView
+from domain.job import Job, Provenance
+from projections.engine import ProjectionEngine
+from projections.render import VIEWS, view_document
+from projections.rows import fold, row_for
+
+BY = Provenance("bench", "writer", "bench")
+BATCH = 5000
+
+
+def build_log(services: Services, events: int, progress: bool = True) -> int:
+    """Append `events` events (whole job lifecycles) in batches, as the application would have written them."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    pending: list[Any] = []
+    written = 0
+    n = 0
+    while written + len(pending) < events:
+        n += 1
+        plan = lifecycle(f"log-{n:07d}")
+        job: Job | None = None
+        for request, mask in plan:
+            moment += timedelta(microseconds=7)
+            if job is None:
+                job = Job.create(request, mask, moment, BY)
+            else:
+                job.upsert(request, mask, moment, BY)
+        assert job is not None
+        pending.extend(job.collect_events())
+        if len(pending) >= BATCH:
+            services.jobs.recorder.insert_events([services.jobs.mapper.to_stored_event(e) for e in pending])
+            written += len(pending)
+            pending.clear()
+            if progress and written % 20_000 < BATCH:
+                print(f"  log: {written:,} events", flush=True)
+    if pending:
+        services.jobs.recorder.insert_events([services.jobs.mapper.to_stored_event(e) for e in pending])
+        written += len(pending)
+    return written
+
+
+def engine_rate(services: Services) -> float:
+    engine = ProjectionEngine(services.engine.log, services.views, batch_size=BATCH)
+    started = time.perf_counter()
+    consumed = engine.catch_up()
+    elapsed = time.perf_counter() - started
+    assert consumed == services.engine.log.head() * len(VIEWS)
+    return services.engine.log.head() / elapsed
+
+
+class RunnerViews(PostgresTrackingRecorder):
+    """The same BASIC and FULL rows, written the library's way: one transaction per event."""
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            for table in ("runner_basic", "runner_full"):
+                curs.execute(f"CREATE TABLE IF NOT EXISTS {self.datastore.schema}.{table} "  # type: ignore[arg-type]
+                             "(stream_id TEXT PRIMARY KEY, document TEXT NOT NULL, version BIGINT NOT NULL)")
+
+    def apply(self, stream_id: str, version: int, data: dict[str, Any], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for view, table in ((JobView.BASIC, "runner_basic"), (JobView.FULL, "runner_full")):
+                curs.execute(f"SELECT document FROM {self.datastore.schema}.{table} "  # type: ignore[arg-type]
+                             "WHERE stream_id = %s", (stream_id,))
+                found = curs.fetchone()
+                document = view_document(merge(json.loads(found["document"]) if found else {}, data), view)
+                curs.execute(f"INSERT INTO {self.datastore.schema}.{table} VALUES (%s, %s, %s) "  # type: ignore[arg-type]
+                             "ON CONFLICT (stream_id) DO UPDATE SET document = excluded.document, "
+                             "version = excluded.version", (stream_id, json.dumps(document), version))
+            self._insert_tracking(curs, tracking)
+
+
+class RunnerProjection(Projection[RunnerViews]):
+    name = "benchrunner"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.apply(str(domain_event.originator_id), domain_event.originator_version, domain_event.data,
+                        tracking)
+
+
+def runner_rate(settings: Settings, seconds: float) -> float:
+    env = {**settings.event_store_env(), "BENCHRUNNER_POSTGRES_SCHEMA": settings.database_schema}
+    runner = ProjectionRunner(application_class=Jobs, projection_class=RunnerProjection, view_class=RunnerViews,
+                              env=env)
+    try:
+        started = time.perf_counter()
+        time.sleep(seconds)
+        done = runner.view.max_tracking_id("jobstore") or 0
+        return done / (time.perf_counter() - started)
+    finally:
+        runner.stop()
+        runner.app.close()
+        runner.view.datastore.close()  # the runner does not close its view's pool
+
+
+def raw_bulk_rate(services: Services, settings: Settings) -> float:
+    """The same rows the engine writes per batch, precomputed, upserted with executemany, one transaction per
+    batch and table: the database work alone."""
+    log = services.engine.log
+    batches = []
+    current: dict[JobView, dict[str, Any]] = {view: {} for view in VIEWS}
+    position = 0
+    while events := log.read(position, BATCH):
+        position = events[-1].position
+        batch = {}
+        for view in VIEWS:
+            rows = fold(view, events, current[view])
+            current[view].update({r.stream_id: r for r in rows})
+            batch[view] = [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
+                            json.dumps(r.document, separators=(",", ":")), r.version, r.position) for r in rows]
+        batches.append(batch)
+    import psycopg
+    schema = settings.database_schema
+    with psycopg.connect(**settings.postgres()) as conn:  # type: ignore[arg-type]
+        for view in VIEWS:
+            conn.execute(f"CREATE TABLE {schema}.raw_{view.name.lower()} (LIKE {schema}.job_view_basic "
+                         "INCLUDING ALL)")
+        conn.commit()
+        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        started = time.perf_counter()
+        for batch in batches:
+            with conn.transaction():
+                for view in VIEWS:
+                    with conn.cursor() as cursor:
+                        cursor.executemany(f"INSERT INTO {schema}.raw_{view.name.lower()} VALUES "
+                                           f"({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (stream_id) "
+                                           f"DO UPDATE SET {updates}", batch[view])
+        return log.head() / (time.perf_counter() - started)
+
+
+def run(settings: Settings, events: int, runner_seconds: float) -> list[Figure]:
+    services = open_services(settings)
+    try:
+        build_log(services, events)
+        ours = engine_rate(services)
+        raw = raw_bulk_rate(services, settings)
+    finally:
+        services.close()
+    runner = runner_rate(settings, runner_seconds)
+    label = f"{events:,} events"
+    return [
+        Figure(f"ProjectionRunner catch-up, {label}, events/s (baseline)", runner, "/s"),
+        Figure(f"raw psycopg bulk upsert of the view rows, {label}, events/s", raw, "/s"),
+        Figure(f"engine catch-up into both views, {label}, events/s vs runner", ours, "/s", runner, ">= 10x",
+               ours / runner >= 10),
+        Figure(f"engine catch-up into both views, {label}, events/s vs raw", ours, "/s", raw, ">= 0.5x",
+               ours / raw >= 0.5),
+    ]
+
+
+__all__ = ["row_for", "run"]
