@@ -17,6 +17,7 @@ from adapters.progress import ProgressBar
 from adapters.runtime import Services, open_services
 from adapters.settings import Settings, SettingsError
 from adapters.storage.database import DatabaseUnavailable
+from adapters.worker import KeyChangeListener
 from domain.enums import JobView
 from domain.errors import JobStoreError
 
@@ -76,9 +77,14 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
         print(key, flush=True)
     if projections:
         services.start_projections()
+    key_changes = KeyChangeListener(services.settings, services.keys)
+    key_changes.start()
     where = (services.settings.database_url and "PostgreSQL") or f"SQLite at {services.settings.sqlite_path}"
     print(f"jobstore serving on http://{host}:{port} (store: {where}); stop with Ctrl-C", flush=True)
-    uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    try:
+        uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    finally:
+        key_changes.close()
 
 
 def _project(services: Services) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -66,9 +67,31 @@ def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
 
+KEYS_CHANNEL = "jobstore_keys"  # NOTIFYed on PostgreSQL when a key is revoked
+
+
 class KeyStore:
+    """API keys in the database. Successful look-ups are remembered in this process only while a listener
+    promises to forget them the moment any process revokes a key (see `remember_while_listening`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._remembered: dict[str, Principal] = {}
+        self._listening = False
+        self._lock = threading.Lock()
+
+    def remember_while_listening(self, listening: bool) -> None:
+        """Called by the key-change listener: True once it listens, False when it lost its connection."""
+        with self._lock:
+            self._listening = listening
+            self._remembered.clear()
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._remembered.clear()
+
+    def remembered(self, key: str) -> Principal | None:
+        return self._remembered.get(key)
 
     def create(self, role: Role, name: str | None = None) -> tuple[str, str]:
         """A new key for `role`; returns (name, key). The key is shown once and never stored."""
@@ -86,6 +109,17 @@ class KeyStore:
         return name, f"{PREFIX}{key_id}_{secret}"
 
     def authenticate(self, key: str) -> Principal | None:
+        known = self._remembered.get(key)
+        if known is not None:
+            return known
+        principal = self._look_up(key)
+        if principal is not None:
+            with self._lock:
+                if self._listening and len(self._remembered) < 10_000:
+                    self._remembered[key] = principal
+        return principal
+
+    def _look_up(self, key: str) -> Principal | None:
         if not key.startswith(PREFIX) or "_" not in key[len(PREFIX):]:
             return None
         key_id, _, secret = key[len(PREFIX):].partition("_")
@@ -111,6 +145,9 @@ class KeyStore:
                            (format_time(datetime.now(UTC)), name))
             if cursor.rowcount != 1:
                 raise KeyNotFound(f"no active API key is named {name!r} (see `jobstore keys list`)")
+            if self.db.dialect == "postgres":
+                cursor.execute(f'NOTIFY "{KEYS_CHANNEL}"')
+        self.forget_all()
 
     def any_active(self) -> bool:
         with self.db.transaction(write=False) as cursor:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from adapters.keys import KEYS_CHANNEL, KeyStore
 from adapters.settings import Settings
 from domain.enums import JobView
 from projections.engine import ProjectionEngine
@@ -112,3 +113,40 @@ class ProjectionWorker:
         for thread in self.threads:
             thread.join(timeout=10)
         self.locks.close()
+
+
+class KeyChangeListener:
+    """On PostgreSQL, lets an API process remember keys it has checked: any revocation, by any process, NOTIFYs
+    the keys channel and every listening process forgets what it remembered at once. Without a live listener
+    (or on SQLite) every request checks its key in the database."""
+
+    def __init__(self, settings: Settings, keys: KeyStore) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._listen, name="key-changes", daemon=True)
+
+    def start(self) -> None:
+        if self.settings.database_url:
+            self.thread.start()
+
+    def _listen(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(**self.settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
+                    conn.execute(f'LISTEN "{KEYS_CHANNEL}"')
+                    self.keys.remember_while_listening(True)
+                    while not self.stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.keys.forget_all()
+                        conn.execute("SELECT 1")  # notice a dead connection within a second
+            except psycopg.Error as error:
+                log.warning("listening for key changes failed (%s); checking every key in the database", error)
+            finally:
+                self.keys.remember_while_listening(False)
+            self.stop.wait(1.0)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)

@@ -66,12 +66,13 @@ def describe(error: ValidationError | RequestValidationError) -> InvalidArgument
     return InvalidArgument(".".join(location) or "body", problem)
 
 
-def authorized(permission: Permission) -> Callable[[Request], Principal]:
-    def check(request: Request) -> Principal:
+def authorized(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    async def check(request: Request) -> Principal:
         key = request.headers.get(API_KEY_HEADER)
         if not key:
             raise Unauthenticated(f"send an API key in the {API_KEY_HEADER} header")
-        principal = services_of(request).keys.authenticate(key)
+        keys = services_of(request).keys
+        principal = keys.remembered(key) or await run(keys.authenticate, key)
         if principal is None:
             raise Unauthenticated("the API key is unknown or revoked")
         if not principal.may(permission):

@@ -88,18 +88,25 @@ class SQLiteDatabase:
 
 
 class PostgresDatabase:
+    """Autocommit connections: a read is its statements alone (no BEGIN/COMMIT round trips); a write is one
+    explicit transaction."""
+
     dialect = "postgres"
 
     def __init__(self, conninfo: dict[str, str], schema: str, max_size: int = 10) -> None:
-        kwargs: dict[str, Any] = {**conninfo, "options": f"-c search_path={schema}"}
-        self.pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=max_size, open=True,
-                                   check=ConnectionPool.check_connection, timeout=10)
+        kwargs: dict[str, Any] = {**conninfo, "options": f"-c search_path={schema}", "autocommit": True}
+        self.pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=max_size, open=True, timeout=10)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[_PostgresCursor]:
         try:
-            with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-                yield _PostgresCursor(cursor)
+            with self.pool.connection() as conn:
+                if write:
+                    with conn.transaction(), conn.cursor() as cursor:
+                        yield _PostgresCursor(cursor)
+                else:
+                    with conn.cursor() as cursor:
+                        yield _PostgresCursor(cursor)
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
 
