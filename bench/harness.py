@@ -61,9 +61,9 @@ def store(backend: str, url: str | None, workdir: Path) -> Iterator[Settings]:
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[tuple[Server, str]]:
+def serving(settings: Settings, serve_args: tuple[str, ...] = ()) -> Iterator[tuple[Server, str]]:
     server = Server(settings.home, settings.database_url,
-                    settings.database_schema if settings.database_url else None)
+                    settings.database_schema if settings.database_url else None, serve_args=serve_args)
     admin = server.key("admin", f"bench-{uuid.uuid4().hex[:6]}")
     server.start()
     try:

@@ -1,7 +1,6 @@
-"""The benchmark suite: `bash bench/run` (PostgreSQL, full sizes) or `--smoke` (tiny sizes, no targets).
-
-Every figure that has a target is printed beside a baseline measured in the same run.
-"""
+"""The benchmark suite: `bash bench/run` (PostgreSQL, full sizes, about ten minutes on 2 cores) or
+`bash bench/run --smoke` (tiny sizes, targets not judged). Every figure with a target is printed beside a
+baseline measured in the same run; bench/README.md keeps the latest figures."""
 from __future__ import annotations
 
 import argparse
@@ -10,36 +9,52 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import time_travel
+from adapters.settings import Settings
+from bench import catchup, http_reads, lag, scale, time_travel, writes
 from bench.harness import Figure, store, table
 
 SIZES = {
-    "full": {"long_job_events": 10_000, "requests": 300},
-    "smoke": {"long_job_events": 120, "requests": 10},
+    "full": {"jobs": 300, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
+             "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000},
+    "smoke": {"jobs": 5, "log_events": 500, "runner_seconds": 1, "http_seconds": 1, "lag_writes": 10,
+              "scale_small": 100, "scale_large": 300, "requests": 10, "long_job_events": 120},
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check that the suite runs")
-    parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check that every part runs")
+    parser.add_argument("--only", action="append", help="run only these parts (writes, catchup, reads, lag, "
+                                                        "scale, time-travel)")
     args = parser.parse_args(argv)
-    sizes = SIZES["smoke" if args.smoke else "full"]
+    size = SIZES["smoke" if args.smoke else "full"]
     url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
+    parts: dict[str, Callable[[Settings], list[Figure]]] = {
+        "writes": lambda s: writes.run(s, size["jobs"]),
+        "catchup": lambda s: catchup.run(s, size["log_events"], size["runner_seconds"]),
+        "reads": lambda s: http_reads.run(s, size["http_seconds"]),
+        "lag": lambda s: lag.run(s, size["lag_writes"]),
+        "scale": lambda s: scale.run(s, size["scale_small"], size["scale_large"], size["requests"]),
+        "time-travel": lambda s: time_travel.run(s, size["long_job_events"], size["requests"]),
+    }
     figures: list[Figure] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobstore-bench-") as workdir:
-        print(f"time travel on a {sizes['long_job_events']:,}-event job ...", file=sys.stderr, flush=True)
-        with store(args.backend, url, Path(workdir)) as settings:
-            figures += time_travel.run(settings, sizes["long_job_events"], sizes["requests"])
-    print(f"\njobstore bench ({'smoke' if args.smoke else 'full'}, {args.backend}) on {platform.node()}: "
+        for name, part in parts.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"[{time.monotonic() - started:5.0f} s] {name} ...", file=sys.stderr, flush=True)
+            with store("postgres", url, Path(workdir)) as settings:
+                figures += part(settings)
+    print(f"\njobstore bench ({'smoke' if args.smoke else 'full'}, PostgreSQL) on {platform.node()}: "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.monotonic() - started:.0f} s\n")
     print(table(figures))
     missed = [f.name for f in figures if f.met is False]
     if missed and not args.smoke:
-        print(f"\ntargets missed: {', '.join(missed)}")
+        print("\ntargets missed:\n- " + "\n- ".join(missed))
     return 0
 
 

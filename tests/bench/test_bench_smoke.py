@@ -1,0 +1,25 @@
+"""The benchmark suite in miniature, so that it never rots: every part runs on tiny sizes and prints its table."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import postgres_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_part_of_the_benchmark_suite_runs_and_prints_its_figures() -> None:
+    url = postgres_url()
+    done = subprocess.run([sys.executable, "-m", "bench.suite", "--smoke"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+                                            "JOBSTORE_TEST_DATABASE_URL": url})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for figure in ("job commands/s through the application service", "engine catch-up into both views",
+                   "ProjectionRunner catch-up", "GetJob FULL over HTTP", "lag from write acknowledged",
+                   "first page of a project's jobs", "?version=N", "?asOf=T"):
+        assert figure in done.stdout, f"missing figure {figure!r}:\n{done.stdout}"
+    values = re.findall(r"\|\s+([\d,]+\.\d\d) (?:/s|ms)", done.stdout)
+    assert values and all(float(v.replace(",", "")) > 0 for v in values)
