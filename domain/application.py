@@ -43,6 +43,7 @@ class Jobs(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
         super().__init__(env=env)
         self.clock = clock
+        self.conflicts_retried = 0
 
     def upsert(self, job: JobMetadata, mask: WriteMask, by: Provenance) -> Outcome:
         check_upsert_request(job, mask)
@@ -144,6 +145,7 @@ class Jobs(Application[UUID]):
             try:
                 recordings = self.save(job)
             except IntegrityError:
+                self.conflicts_retried += 1
                 fresh = True
                 time.sleep(0.001 * (2 ** attempt))
                 continue

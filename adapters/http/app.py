@@ -1,19 +1,23 @@
 """The HTTP API: JobManager writes, JobReader reads, audit routes; googlerpc Status errors; API keys by role."""
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.errors import STATUS, NotFound, Unimplemented
+from adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from adapters.http import audit, jobs
 from adapters.http.common import describe, error_response, request_id_of
+from adapters.observability import Metrics, log_request, readiness
 from adapters.runtime import Services
 from domain.errors import InvalidArgument
 
@@ -27,21 +31,32 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     app.state.services = services
     app.state.now = now
 
+    metrics = Metrics.create(services)
+    app.state.metrics = metrics
+
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        started = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         if len(rid) > MAX_REQUEST_ID:
             rid = uuid.uuid4().hex
-            return error_response(InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters"), rid)
-        request.state.request_id = rid
-        if "%2f" in request.scope.get("raw_path", b"").decode("latin-1").lower():
-            return error_response(InvalidArgument("jobId", "must not contain '/' (found %2F in the path)"), rid)
-        try:
-            response = await call_next(request)
-        except Exception as error:
-            log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
-            return error_response(error, rid)
+            response = error_response(InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters"),
+                                      rid)
+        elif "%2f" in request.scope.get("raw_path", b"").decode("latin-1").lower():
+            response = error_response(InvalidArgument("jobId", "must not contain '/' (found %2F in the path)"), rid)
+        else:
+            request.state.request_id = rid
+            try:
+                response = await call_next(request)
+            except Exception as error:
+                log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
+                response = error_response(error, rid)
         response.headers["X-Request-Id"] = rid
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        seconds = time.perf_counter() - started
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.request_seconds.labels(route).observe(seconds)
+        log_request(rid, request.method, route, response.status_code, seconds)
         return response
 
     async def known_error(request: Request, error: Exception) -> JSONResponse:
@@ -65,8 +80,20 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     app.include_router(jobs.router)
 
     @app.get("/healthz", tags=["Operations"], summary="The process is alive")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["Operations"], summary="The database is reachable and the views keep up")
+    async def readyz() -> JSONResponse:
+        problem = await to_thread.run_sync(readiness, services)
+        if problem:
+            return error_response(Unavailable(f"not ready: {problem}"))
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        body = await to_thread.run_sync(generate_latest, metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     _publish_request_schemas(app)
     return app

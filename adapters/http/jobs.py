@@ -2,6 +2,8 @@
 
 import contextlib
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -71,6 +73,19 @@ def _body_schema(name: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
 
 
+async def command(request: Request, name: str, fn: Callable[..., Outcome], *args: Any) -> Outcome:
+    """Run a JobManager command off the event loop, timing it for /metrics."""
+    metrics = request.app.state.metrics
+    started = time.perf_counter()
+    try:
+        outcome = await run(fn, *args)
+    finally:
+        metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
+    if outcome.position is not None:
+        metrics.events_appended.inc()
+    return outcome
+
+
 def written(request: Request, outcome: Outcome, content: dict[str, Any] | None = None) -> JSONResponse:
     """A write's response: by default the job as BASIC shows it, and where its event stands in the log."""
     services_of(request).note_written(outcome.position)
@@ -123,9 +138,9 @@ def read_row(request: Request, job_id: str, view: JobView, min_position: int | N
              openapi_extra=_body_schema("UpsertJobRequest"))
 async def upsert_job(request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
-        command = await parse_body(request, UpsertJobRequest)
-        outcome = await run(services_of(request).jobs.upsert, command.job, command.write_mask or WriteMask(),
-                            provenance(request, principal))
+        body = await parse_body(request, UpsertJobRequest)
+        outcome = await command(request, "UpsertJob", services_of(request).jobs.upsert, body.job,
+                                body.write_mask or WriteMask(), provenance(request, principal))
         return written(request, outcome)
     return await idempotent(request, principal, perform)
 
@@ -134,9 +149,9 @@ async def upsert_job(request: Request, principal: Writer) -> Response:
              openapi_extra=_body_schema("FailJobRequest"))
 async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
-        command = await parse_body(request, FailJobRequest)
-        outcome = await run(services_of(request).jobs.fail, jobId, command.termination_reason, command.error_msg,
-                            provenance(request, principal))
+        body = await parse_body(request, FailJobRequest)
+        outcome = await command(request, "FailJob", services_of(request).jobs.fail, jobId, body.termination_reason,
+                                body.error_msg, provenance(request, principal))
         return written(request, outcome)
     return await idempotent(request, principal, perform)
 
@@ -145,7 +160,8 @@ async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
 async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
         await parse_body(request, EmptyRequest, empty_ok=True)
-        outcome = await run(services_of(request).jobs.finalize_cancellation, jobId, provenance(request, principal))
+        outcome = await command(request, "FinalizeCancellation", services_of(request).jobs.finalize_cancellation,
+                                jobId, provenance(request, principal))
         return written(request, outcome)
     return await idempotent(request, principal, perform)
 
@@ -154,7 +170,8 @@ async def finalize_cancellation(jobId: str, request: Request, principal: Writer)
 async def cancel_job(jobId: str, request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
         await parse_body(request, EmptyRequest, empty_ok=True)
-        outcome = await run(services_of(request).jobs.request_cancellation, jobId, provenance(request, principal))
+        outcome = await command(request, "RequestCancellation", services_of(request).jobs.request_cancellation,
+                                jobId, provenance(request, principal))
         return written(request, outcome, content={})
     return await idempotent(request, principal, perform)
 

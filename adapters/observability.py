@@ -1,0 +1,89 @@
+"""What operators see: Prometheus metrics, one JSON log line per request, and readiness."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from adapters.operations import view_status
+from adapters.runtime import Services
+
+access_log = logging.getLogger("jobstore.access")
+READY_MAX_LAG_SECONDS = 10.0
+
+
+class StoreCollector(Collector):
+    """Figures read at scrape time: the views' positions and lag, and conflicts the service retried."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        conflicts = CounterMetricFamily("jobstore_conflicts_retried", "Version conflicts a command reloaded "
+                                                                      "and decided again")
+        conflicts.add_metric([], self.services.jobs.conflicts_retried)
+        yield conflicts
+        try:
+            statuses = view_status(self.services)
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is away
+            return
+        position = GaugeMetricFamily("jobstore_view_position", "Global log position a view has reached",
+                                     labels=["view"])
+        head = GaugeMetricFamily("jobstore_log_head", "Global position of the newest event")
+        lag_events = GaugeMetricFamily("jobstore_view_lag_events", "Events a view has yet to apply", labels=["view"])
+        lag_seconds = GaugeMetricFamily("jobstore_view_lag_seconds", "Age of the oldest event a view has yet to "
+                                                                     "apply", labels=["view"])
+        for s in statuses:
+            position.add_metric([s.view.value], s.position)
+            lag_events.add_metric([s.view.value], s.lag_events)
+            lag_seconds.add_metric([s.view.value], s.lag_seconds)
+        head.add_metric([], statuses[0].head if statuses else 0)
+        yield from (position, head, lag_events, lag_seconds)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    request_seconds: Histogram
+    command_seconds: Histogram
+    events_appended: Counter
+
+    @classmethod
+    def create(cls, services: Services) -> Metrics:
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(services))
+        return cls(
+            registry=registry,
+            requests=Counter("jobstore_http_requests", "HTTP requests by route and status code",
+                             ["route", "code"], registry=registry),
+            request_seconds=Histogram("jobstore_http_request_seconds", "HTTP request latency by route",
+                                      ["route"], registry=registry),
+            command_seconds=Histogram("jobstore_command_seconds", "Latency of JobManager commands",
+                                      ["command"], registry=registry),
+            events_appended=Counter("jobstore_events_appended", "Events appended to the log", registry=registry),
+        )
+
+
+def log_request(request_id: str, method: str, route: str, status: int, seconds: float) -> None:
+    access_log.info(json.dumps({"requestId": request_id, "method": method, "route": route, "status": status,
+                                "latencyMs": round(seconds * 1000, 3)}, separators=(",", ":")))
+
+
+def readiness(services: Services) -> str | None:
+    """None when ready; else why not (the database is unreachable, or a view is too far behind)."""
+    try:
+        statuses = view_status(services)
+    except Exception as error:  # noqa: BLE001 - any failure to reach the store means not ready
+        return f"the database is unreachable: {error}"
+    late = [f"{s.view.value} is {s.lag_seconds:.1f} s behind" for s in statuses
+            if s.lag_seconds > READY_MAX_LAG_SECONDS]
+    return "; ".join(late) or None
+
+
+
