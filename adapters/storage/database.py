@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 
 class DatabaseUnavailable(Exception):
@@ -94,8 +94,10 @@ class PostgresDatabase:
     dialect = "postgres"
 
     def __init__(self, conninfo: dict[str, str], schema: str, max_size: int = 10) -> None:
-        kwargs: dict[str, Any] = {**conninfo, "options": f"-c search_path={schema}", "autocommit": True}
-        self.pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=max_size, open=True, timeout=10)
+        kwargs: dict[str, Any] = {**conninfo, "options": f"-c search_path={schema}", "autocommit": True,
+                                  "connect_timeout": 2}
+        # A short wait for a connection: during an outage requests fail fast (UNAVAILABLE) instead of queueing.
+        self.pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=max_size, open=True, timeout=2)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[_PostgresCursor]:
@@ -107,7 +109,7 @@ class PostgresDatabase:
                 else:
                     with conn.cursor() as cursor:
                         yield _PostgresCursor(cursor)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
 
     def close(self) -> None:
