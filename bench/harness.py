@@ -39,7 +39,8 @@ def table(figures: list[Figure]) -> str:
         baseline = "" if f.baseline is None else f"{f.baseline:,.2f}"
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}x"
         met = "" if f.met is None else ("yes" if f.met else "NO")
-        lines.append(f"| {f.name:<58} | {f.value:>9,.2f} {f.unit:<2} | {baseline:>12} | {ratio:>7} | "
+        value = f"{f.value:>9,.2f} {f.unit:<2}" if f.unit else f"{f.value:>12,.0f}"
+        lines.append(f"| {f.name:<58} | {value} | {baseline:>12} | {ratio:>7} | "
                      f"{f.target:<14} | {met:<3} |")
     return "\n".join(lines)
 

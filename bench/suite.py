@@ -13,14 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters.settings import Settings
-from bench import catchup, http_reads, lag, scale, time_travel, writes
+from bench import catchup, http_reads, lag, scale, soak, time_travel, writes
 from bench.harness import Figure, store, table
 
 SIZES = {
     "full": {"jobs": 300, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
-             "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000},
+             "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000,
+             "soak": (8, 4, 50, 30.0)},
     "smoke": {"jobs": 5, "log_events": 500, "runner_seconds": 1, "http_seconds": 1, "lag_writes": 10,
-              "scale_small": 100, "scale_large": 300, "requests": 10, "long_job_events": 120},
+              "scale_small": 100, "scale_large": 300, "requests": 10, "long_job_events": 120,
+              "soak": (2, 2, 5, 2.0)},
 }
 
 
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check that every part runs")
     parser.add_argument("--only", action="append", help="run only these parts (writes, catchup, reads, lag, "
-                                                        "scale, time-travel)")
+                                                        "scale, time-travel, soak)")
     args = parser.parse_args(argv)
     size = SIZES["smoke" if args.smoke else "full"]
     url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "lag": lambda s: lag.run(s, size["lag_writes"]),
         "scale": lambda s: scale.run(s, size["scale_small"], size["scale_large"], size["requests"]),
         "time-travel": lambda s: time_travel.run(s, size["long_job_events"], size["requests"]),
+        "soak": lambda s: soak.run(s, *size["soak"]),  # type: ignore[misc]
     }
     figures: list[Figure] = []
     started = time.monotonic()

@@ -2,6 +2,7 @@
 suite's shared server. As root it runs as the postgres user, which PostgreSQL requires."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -50,8 +51,6 @@ class PrivatePostgres:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):
             self.stop()
-        except RuntimeError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
