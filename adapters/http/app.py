@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from adapters.http import audit, jobs
-from adapters.http.common import describe, error_response, request_id_of
+from adapters.http.common import ERROR_RESPONSES, describe, error_response, request_id_of
 from adapters.observability import Metrics, log_request, readiness
 from adapters.runtime import Services
 from domain.errors import InvalidArgument
@@ -73,24 +73,29 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         rid = request_id_of(request)
         if error.status_code == 405:
-            return error_response(Unimplemented(f"{request.method} is not supported on {request.url.path}"), rid)
+            response = error_response(Unimplemented(f"{request.method} is not supported on {request.url.path}"), rid)
+            response.headers.update(error.headers or {})  # Allow: the methods that are
+            return response
         return error_response(NotFound(f"no route {request.method} {request.url.path}; see /openapi.json"), rid)
 
     app.include_router(audit.router)
     app.include_router(jobs.router)
 
-    @app.get("/healthz", tags=["Operations"], summary="The process is alive")
+    @app.get("/healthz", tags=["Operations"], summary="The process is alive", responses={405: ERROR_RESPONSES[405]})
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["Operations"], summary="The database is reachable and the views keep up")
+    @app.get("/readyz", tags=["Operations"], summary="The database is reachable and the views keep up",
+             responses={503: ERROR_RESPONSES[503], 405: ERROR_RESPONSES[405]})
     async def readyz() -> JSONResponse:
         problem = await to_thread.run_sync(readiness, services)
         if problem:
             return error_response(Unavailable(f"not ready: {problem}"))
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                        405: ERROR_RESPONSES[405]})
     async def prometheus_metrics() -> Response:
         body = await to_thread.run_sync(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -108,6 +113,10 @@ def _publish_request_schemas(app: FastAPI) -> None:
             return app.openapi_schema
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["googlerpcStatus"] = {
+            "type": "object", "required": ["code", "message", "details"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                           "details": {"type": "array", "items": {"type": "object"}}}}
         for model in jobs.REQUEST_MODELS:
             model_schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))

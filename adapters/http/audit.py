@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters.audit import MAX_FEED
-from adapters.http.common import Auditor, checked_job_id, services_of
+from adapters.http.common import ERROR_RESPONSES, Auditor, checked_job_id, services_of
 
-router = APIRouter(tags=["Audit"])
+router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain")

@@ -30,6 +30,17 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
+STATUS_SCHEMA = {"$ref": "#/components/schemas/googlerpcStatus"}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"application/json": {"schema": STATUS_SCHEMA}}}
+    for status, description in ((400, "INVALID_ARGUMENT, FAILED_PRECONDITION or OUT_OF_RANGE"),
+                                (401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED"), (404, "NOT_FOUND"),
+                                (405, "UNIMPLEMENTED: method not supported"),
+                                (409, "ALREADY_EXISTS or ABORTED"), (429, "RESOURCE_EXHAUSTED"),
+                                (500, "INTERNAL"), (503, "UNAVAILABLE"), (504, "DEADLINE_EXCEEDED"))
+}
+
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services

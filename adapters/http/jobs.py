@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from adapters.errors import DeadlineExceeded, PermissionDenied
 from adapters.http import paging
 from adapters.http.common import (
+    ERROR_RESPONSES,
     Reader,
     Writer,
     checked_job_id,
@@ -30,12 +31,12 @@ from adapters.storage.views import JobFilter, PageKey
 from domain.application import Outcome
 from domain.document import Document
 from domain.enums import JobStatus, JobType, JobView, TerminationReason
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
 from domain.values import JobMetadata, Text, WriteMask
 from projections.render import present, project_id
 from projections.rows import ViewRow
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 class UpsertJobRequest(BaseModel):
@@ -117,6 +118,9 @@ def wait_for_views(request: Request, min_position: int | None) -> None:
         return
     if min_position < 0:
         raise InvalidArgument("minPosition", f"must not be negative (got {min_position})")
+    if not services.engine.reached(min_position) and min_position > services.engine.log.head():
+        raise OutOfRange(f"minPosition {min_position} is beyond the newest event in the log; use the "
+                         "X-Jobstore-Position of a write")
     if not services.engine.wait_for(min_position, MIN_POSITION_WAIT_SECONDS):
         raise DeadlineExceeded(f"the views did not reach position {min_position} within "
                                f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status`")

@@ -46,7 +46,7 @@ class Server:
         self.env.update(extra_env or {})
         self.serve_args = serve_args
         self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
+        self.log_path = home / "serve.log"
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([JOBSTORE, *args], capture_output=True, text=True, env=self.env, timeout=timeout,
@@ -59,6 +59,19 @@ class Server:
         return done.stdout.strip().splitlines()[-1]
 
     def start(self, wait: float = 30) -> Server:
+        """Start `jobstore serve` and wait until it listens. A process that dies at once without a word is
+        started once more (a new port), and what is known of the first death is kept in serve-first-exit.log."""
+        try:
+            return self._start(wait)
+        except RuntimeError as first:
+            if self.process is None or self.process.returncode is None or self.log().strip():
+                raise
+            (self.home / "serve-first-exit.log").write_text(str(first))
+            self.port = free_port()
+            self.base = f"http://127.0.0.1:{self.port}"
+            return self._start(wait)
+
+    def _start(self, wait: float) -> Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "serve.log"
         log = open(self.log_path, "w")  # noqa: SIM115 - the server process writes to it until stop()
@@ -69,7 +82,8 @@ class Server:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("jobstore serve exited:\n" + self.log_path.read_text())
+                raise RuntimeError(f"jobstore serve exited with status {self.process.returncode}:\n"
+                                   + self.log_path.read_text())
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
@@ -86,7 +100,7 @@ class Server:
                 self.process.kill()
 
     def log(self) -> str:
-        return self.log_path.read_text()
+        return self.log_path.read_text() if self.log_path.exists() else ""
 
     def call(self, method: str, path: str, body: Any = None, key: str | None = None, raw: bytes | None = None,
              headers: dict[str, str] | None = None) -> Reply:

@@ -869,3 +869,25 @@ def test_no_error_response_carries_a_stack_trace_or_internal_names(server: Serve
         assert 400 <= reply.status < 500, (reply.status, reply.body)
         body = error(reply, (reply.body["code"], reply.status))
         assert "pydantic" not in body["message"].lower() and "errors.pydantic.dev" not in body["message"]
+
+
+def test_a_progress_report_with_more_than_10000_test_batches_or_runs_is_invalid_argument_naming_the_field(
+        server: Server, keys: Keys, ledger: Ledger) -> None:
+    job_id = unique("many")
+    ledger.create({"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST"})
+    batches = [{"type": f"b{i}", "status": "TEST_TASK_STATUS_PENDING"} for i in range(10_001)]
+    reply = server.call("POST", "/v1/jobs:upsert", {
+        "job": {"jobId": job_id, "jobData": {"stress": {"progress": {"testRun": {"testBatches": batches}}}}},
+        "writeMask": {"jobData": {"stress": {"progress": True}}}}, key=keys.writer)
+    error(reply, INVALID_ARGUMENT)
+    assert "testBatches" in reply.body["message"]
+    runs = [{"testRun": {"testRunId": f"r{i}"}} for i in range(10_001)]
+    reply = server.call("POST", "/v1/jobs:upsert", {"job": {
+        "jobId": unique("many-runs"), "jobType": "JOB_TYPE_FIREWALL_BATCH_TEST",
+        "jobData": {"continuousInc": {"progress": {"testRuns": runs}}}}}, key=keys.writer)
+    error(reply, INVALID_ARGUMENT)
+    assert "testRuns" in reply.body["message"]
+    exactly = [{"type": f"b{i}", "status": "TEST_TASK_STATUS_PENDING"} for i in range(10_000)]
+    ok(server.call("POST", "/v1/jobs:upsert", {
+        "job": {"jobId": job_id, "jobData": {"stress": {"progress": {"testRun": {"testBatches": exactly}}}}},
+        "writeMask": {"jobData": {"stress": {"progress": True}}}}, key=keys.writer))
