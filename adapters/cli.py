@@ -82,10 +82,15 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
     key_changes.start()
     where = (services.settings.database_url and "PostgreSQL") or f"SQLite at {services.settings.sqlite_path}"
     print(f"jobstore serving on http://{host}:{port} (store: {where}); stop with Ctrl-C", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish), then raises the signal again
+    # under the handlers it found: these let the process go on to close the projections and pools, and exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     try:
         uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     finally:
         key_changes.close()
+    print("jobstore stopped: in-flight requests finished, projections stopped between batches", flush=True)
 
 
 def _project(services: Services) -> None:
