@@ -69,13 +69,13 @@ class Settings:
                     "SQLITE_LOCK_TIMEOUT": "30"}
         pg = self.postgres()
         return {**cache,
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "adapters.storage.postgres_store",
             "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
             "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
             "POSTGRES_SCHEMA": self.database_schema, "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_CONN_MAX_AGE": "",
             # During a database outage, answer UNAVAILABLE within seconds instead of queueing for a connection.
-            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_CONNECT_TIMEOUT": "1",
             # The library's insert function skips the table lock that keeps insert order equal to commit order;
             # a tailing reader could then skip events. Never let the process environment turn it on.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n", "CREATE_TABLE": "y",

@@ -21,7 +21,10 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]

@@ -18,6 +18,7 @@ from adapters.runtime import Services, open_services
 from adapters.settings import Settings
 
 BACKENDS = ("sqlite", "postgres")
+SOAK = os.environ.get("JOBSTORE_SOAK") == "1"  # `bash bench/run --soak` runs the fault tests longer
 
 
 def postgres_url() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import drop_schema, postgres_url, unique
+from tests.conftest import SOAK, drop_schema, postgres_url, unique
 from tests.e2e.server import Server, Worker
 
 
@@ -92,20 +92,26 @@ def assert_views_equal_the_log(api: Server) -> None:
 def test_a_worker_killed_mid_batch_under_write_load_resumes_and_the_views_equal_the_log(
         deployment: Deployment) -> None:
     worker = deployment.worker()
-    writer = Writer(deployment.api, deployment.key, commands=400)
+    writer = Writer(deployment.api, deployment.key, commands=3000 if SOAK else 400)
     writer.start()
-    for _ in range(5):
+    for _ in range(20 if SOAK else 5):
         time.sleep(random.uniform(0.2, 0.5))
         worker.kill()
         worker = deployment.worker()
-    writer.join(120)
+    writer.join(600)
     assert writer.failures == []
     job_id, last = writer.acknowledged[-1]
     views_reach(deployment.api, deployment.key, job_id, last)
     assert_views_equal_the_log(deployment.api)
-    listed = deployment.api.call("GET", f"/v1/jobs/project/load-project?pageSize=500&minPosition={last}",
-                                 key=deployment.key)
-    assert sorted(j["jobId"] for j in listed.body["jobs"]) == sorted({j for j, _ in writer.acknowledged})
+    listed, token = [], ""
+    while True:
+        page = deployment.api.call("GET", f"/v1/jobs/project/load-project?pageSize=500&minPosition={last}"
+                                   + (f"&pageToken={token}" if token else ""), key=deployment.key).body
+        listed += [j["jobId"] for j in page["jobs"]]
+        if not page["hasMore"]:
+            break
+        token = page["nextPageToken"]
+    assert sorted(listed) == sorted({j for j, _ in writer.acknowledged})
 
 
 def test_a_standby_takes_over_within_five_seconds_when_the_active_worker_dies(

@@ -483,3 +483,12 @@ def test_output_only_fields_sent_to_an_existing_job_are_ignored(services: Servic
     assert outcome.document == after
     nothing = upsert(services, {"jobId": job_id, **OUTPUT_ONLY})
     assert nothing.position is None and version(services, job_id) == 2
+
+
+def test_a_time_that_leaves_the_calendar_when_converted_to_utc_is_invalid_argument_not_a_crash() -> None:
+    import pydantic
+
+    from domain.values import JobMetadata as Metadata
+
+    with pytest.raises(pydantic.ValidationError, match="out of range"):
+        Metadata.model_validate({"jobId": "j", "startTime": "0001-01-01T00:00:00.0+01:00"})
