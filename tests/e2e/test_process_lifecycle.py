@@ -62,3 +62,38 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(backend: st
         server.stop()
         if url and schema:
             drop_schema(url, schema)
+
+
+def test_sigterm_stops_a_projection_worker_between_batches_and_it_exits_cleanly(backend: str,
+                                                                               tmp_path: Path) -> None:
+    from tests.e2e.server import Worker
+
+    url = schema = None
+    if backend == "postgres":
+        url, schema = postgres_url(), f"t_{uuid.uuid4().hex[:12]}"
+    api = Server(tmp_path / "home", url, schema, serve_args=("--no-projections",),
+                 extra_env={"JOBSTORE_PROJECTION_BATCH_SIZE": "3"})
+    key = api.key("admin", "ops")
+    api.start()
+    try:
+        for n in range(60):
+            api.call("POST", "/v1/jobs:upsert", {"job": {"jobId": f"t-{n}", "jobType": "JOB_TYPE_IMAGE_BUILDER"}},
+                     key=key)
+        worker = Worker(api, "first").start()
+        time.sleep(1.5)
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(15) == 0
+        assert "stopping" in worker.log()
+        finisher = Worker(api, "second").start()
+        try:
+            reply = api.call("GET", "/v1/jobs/t-59?minPosition=60", key=key)
+            assert reply.status == 200, reply.body
+            verified = api.cli("audit", "verify")
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+        finally:
+            finisher.stop()
+    finally:
+        api.stop()
+        if url and schema:
+            drop_schema(url, schema)

@@ -33,3 +33,27 @@ def test_lint_and_types_are_clean(tool: str) -> None:
     args = ["check", "."] if tool == "ruff" else []
     done = subprocess.run([sys.executable, "-m", tool, *args], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|LISTEN|NOTIFY|WHERE|IN)\b")
+# What may be spliced into SQL text: names of tables, columns and channels that jobstore itself chose, and
+# runs of `?` placeholders. Request data always travels as parameters.
+SPLICEABLE = re.compile(r"^(table|_SELECT|_UPSERT_SET|self\.table|self\.position|field|limit|where|CHANNEL|"
+                        r"KEYS_CHANNEL|' AND '\.join\(query\.where\)|', '\.join\('\?' \* len\([\w.]+\)\))$")
+
+
+def test_sql_text_splices_in_only_names_jobstore_chose_never_request_data() -> None:
+    import ast
+
+    offenders = []
+    for path in (ROOT / "adapters").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            if not SQL_WORDS.search(text):
+                continue
+            for value in node.values:
+                if isinstance(value, ast.FormattedValue) and not SPLICEABLE.match(ast.unparse(value.value)):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {{{ast.unparse(value.value)}}}")
+    assert offenders == [], "SQL built from values that are not jobstore's own names:\n" + "\n".join(offenders)
