@@ -26,7 +26,7 @@ from adapters.http.common import (
     run,
     services_of,
 )
-from adapters.keys import Permission
+from adapters.keys import Permission, Principal
 from adapters.storage.views import JobFilter, PageKey
 from domain.application import Outcome
 from domain.document import Document
@@ -160,24 +160,26 @@ async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
     return await idempotent(request, principal, perform)
 
 
-@router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation")
-async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
+async def bodiless_command(request: Request, principal: Principal, name: str, fn: Callable[..., Outcome],
+                           job_id: str, content: dict[str, Any] | None = None) -> Response:
+    """A command whose request has no body (an empty JSON object is accepted too)."""
     async def perform() -> Response:
         await parse_body(request, EmptyRequest, empty_ok=True)
-        outcome = await command(request, "FinalizeCancellation", services_of(request).jobs.finalize_cancellation,
-                                jobId, provenance(request, principal))
-        return written(request, outcome)
+        outcome = await command(request, name, fn, job_id, provenance(request, principal))
+        return written(request, outcome, content)
     return await idempotent(request, principal, perform)
+
+
+@router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation")
+async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
+    return await bodiless_command(request, principal, "FinalizeCancellation",
+                                  services_of(request).jobs.finalize_cancellation, jobId)
 
 
 @router.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)")
 async def cancel_job(jobId: str, request: Request, principal: Writer) -> Response:
-    async def perform() -> Response:
-        await parse_body(request, EmptyRequest, empty_ok=True)
-        outcome = await command(request, "RequestCancellation", services_of(request).jobs.request_cancellation,
-                                jobId, provenance(request, principal))
-        return written(request, outcome, content={})
-    return await idempotent(request, principal, perform)
+    return await bodiless_command(request, principal, "RequestCancellation",
+                                  services_of(request).jobs.request_cancellation, jobId, content={})
 
 
 # --- JobReader
