@@ -62,18 +62,30 @@ def create_view_table(cursor: Cursor, table: str) -> None:
 
 
 def create_schema(db: Database) -> None:
-    """Create every table jobstore needs, if missing. Safe to run from several processes at once.
+    """Create every table jobstore needs, if missing. Safe to run from several processes at once, and while
+    other processes write: on PostgreSQL each statement commits alone (under a session advisory lock that
+    serialises schema creation), so no lock is held long enough to deadlock with a projection commit.
 
     Runs after the event store made its own tables: it guards them with append-only triggers.
     """
-    with db.transaction() as cursor:
-        if db.dialect == "postgres":
-            cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-        for statement in [*TABLES, *APPEND_ONLY[db.dialect]]:
-            cursor.execute(statement)
-        for view, table in DEFAULT_TABLES.items():
-            cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
-                           " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
-        cursor.execute("SELECT table_name FROM view_tables")
-        for (table,) in cursor.fetchall():
-            create_view_table(cursor, str(table))
+    if db.dialect == "postgres":
+        with db.transaction(write=False) as cursor:
+            cursor.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+            try:
+                _create(cursor, db.dialect)
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+    else:
+        with db.transaction() as cursor:
+            _create(cursor, db.dialect)
+
+
+def _create(cursor: Cursor, dialect: str) -> None:
+    for statement in [*TABLES, *APPEND_ONLY[dialect]]:
+        cursor.execute(statement)
+    for view, table in DEFAULT_TABLES.items():
+        cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
+                       " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
+    cursor.execute("SELECT table_name FROM view_tables")
+    for (table,) in cursor.fetchall():
+        create_view_table(cursor, str(table))
