@@ -39,7 +39,9 @@ def run(settings: Settings, events: int, requests: int) -> list[Figure]:
     rng = random.Random(7)
     with serving(settings) as (server, key):
         base = f"/v1/jobs/{quote(job_id)}?view=JOB_VIEW_FULL"
-        latencies(server, key, lambda i: base, 20)  # warm up
+        latencies(server, key, lambda i: base, 20)  # warm up each path
+        latencies(server, key, lambda i: f"{base}&version={rng.randint(1, events)}", 20)
+        latencies(server, key, lambda i: f"{base}&asOf={quote(rng.choice(times))}", 20)
         current = latencies(server, key, lambda i: base, requests)
         by_version = latencies(server, key, lambda i: f"{base}&version={rng.randint(1, events)}", requests)
         as_of = latencies(server, key, lambda i: f"{base}&asOf={quote(rng.choice(times))}", requests)

@@ -37,7 +37,7 @@ class Jobs(Application[UUID]):
     """JobManager: upsert, fail, request and finalize cancellation. Each accepted change is one event."""
 
     name = "jobstore"
-    snapshotting_intervals: ClassVar[dict[Any, int]] = {Job: 100}
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {Job: 50}
     MAX_ATTEMPTS = 8
 
     def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
