@@ -10,7 +10,7 @@ from adapters.audit import Audit
 from adapters.idempotency import IdempotencyStore
 from adapters.keys import KeyStore, service_secret
 from adapters.settings import Settings
-from adapters.storage.database import Database, PostgresDatabase, SQLiteDatabase
+from adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
 from adapters.storage.events import EventTable
 from adapters.storage.log import EventStoreLog
 from adapters.storage.schema import create_schema
@@ -46,6 +46,10 @@ class Services:
             self.last_written = position
         self.engine.wake.set()
 
+    def own_writes_visible(self) -> bool:
+        """Whether reads need not wait for this process's writes (known without asking the database)."""
+        return not self.last_written or self.worker is None or self.engine.known_reached(self.last_written)
+
     def catch_up_with_own_writes(self, timeout: float = 2.0) -> None:
         """Read-your-writes within one process: wait (bounded) until the views hold this process's writes."""
         if self.last_written and self.worker is not None:
@@ -76,7 +80,8 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
         db = SQLiteDatabase(settings.sqlite_path)
     jobs = Jobs(env=settings.event_store_env(), clock=clock)
     create_schema(db)
-    views = SqlViewStore(db)
+    async_reads = AsyncReads(settings.postgres(), settings.database_schema) if settings.database_url else None
+    views = SqlViewStore(db, async_reads=async_reads)
     events = EventTable(db)
     engine = ProjectionEngine(EventStoreLog(events), views, batch_size=settings.projection_batch_size)
     return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine,

@@ -118,6 +118,10 @@ class ProjectionEngine:
                 self.wake.wait(idle_seconds)
                 self.wake.clear()
 
+    def known_reached(self, position: int) -> bool:
+        """Whether every view is known, from this process's own commits, to have reached `position`."""
+        return all(self._reached.get(v, 0) >= position for v in self.views)
+
     def reached(self, position: int) -> bool:
         """Whether every view is known to have consumed the log up to `position`."""
         if all(self._reached.get(v, 0) >= position for v in self.views):

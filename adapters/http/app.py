@@ -3,7 +3,8 @@
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,13 @@ MAX_REQUEST_ID = 256
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
-    app = FastAPI(title="jobstore", version="1.0.0",
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if services.views.async_reads is not None:
+            await services.views.async_reads.close()
+
+    app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan,
                   description="Event-sourced job state store: JobManager writes, JobReader reads, audit history.")
     app.state.services = services
     app.state.now = now

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from adapters.audit import MAX_FEED
-from adapters.http.common import ERROR_RESPONSES, Auditor, checked_job_id, services_of
+from adapters.http.common import ERROR_RESPONSES, MAX_POSITION, Auditor, checked_job_id, services_of
 
 router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
 
@@ -19,7 +19,8 @@ def job_history(jobId: str, request: Request, principal: Auditor) -> JSONRespons
 
 @router.get("/v1/events", summary="Events of every job in commit order")
 def global_feed(request: Request, principal: Auditor,
-                after: Annotated[int, Query(alias="afterPosition", description="start after this position")] = 0,
+                after: Annotated[int, Query(alias="afterPosition", ge=0, le=MAX_POSITION - 1,
+                                            description="start after this position")] = 0,
                 limit: Annotated[int, Query(description=f"at most {MAX_FEED}")] = 100) -> JSONResponse:
     events, next_position = services_of(request).audit.feed(after, limit)
     return JSONResponse({"events": [e.wire() for e in events], "nextPosition": next_position})

@@ -22,6 +22,7 @@ from domain.job import Provenance
 from domain.values import job_id_problem
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 DRAIN_LIMIT = 16 * MAX_BODY_BYTES  # an oversized body up to this size is read and dropped before answering
 API_KEY_HEADER = "rime-api-key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -16,6 +16,7 @@ from adapters.errors import DeadlineExceeded, PermissionDenied
 from adapters.http import paging
 from adapters.http.common import (
     ERROR_RESPONSES,
+    MAX_POSITION,
     Reader,
     Writer,
     checked_job_id,
@@ -105,7 +106,7 @@ def parse_view(view: str | None) -> JobView:
         raise InvalidArgument("view", f"{view!r} is not one of {', '.join(v.value for v in JobView)}") from None
 
 
-MinPosition = Annotated[int | None, Query(alias="minPosition", description=(
+MinPosition = Annotated[int | None, Query(alias="minPosition", le=MAX_POSITION, description=(
     "read-your-writes: wait (at most 5 s, then DEADLINE_EXCEEDED) until the views hold the log up to this "
     "position, e.g. a write's X-Jobstore-Position"))]
 MIN_POSITION_WAIT_SECONDS = 5.0
@@ -185,16 +186,25 @@ async def cancel_job(jobId: str, request: Request, principal: Writer) -> Respons
 # --- JobReader
 
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)")
-def get_job(jobId: str, request: Request, principal: Reader,
+async def get_job(jobId: str, request: Request, principal: Reader,
             view: Annotated[str | None, Query(description="JOB_VIEW_BASIC (default) or JOB_VIEW_FULL")] = None,
             as_of: Annotated[str | None, Query(alias="asOf", description="auditors: the job as it was at this "
                                                                          "RFC 3339 time, rebuilt from the log")] = None,
-            version: Annotated[int | None, Query(description="auditors: the job after its first N events")] = None,
+            version: Annotated[int | None, Query(le=MAX_POSITION,
+                                                 description="auditors: the job after its first N events")] = None,
             min_position: MinPosition = None) -> JSONResponse:
     if as_of is None and version is None:
         shown = parse_view(view)
-        row = read_row(request, jobId, shown, min_position)
-        return JSONResponse({"job": present(row.document, shown, now_of(request))})
+        checked_job_id(jobId)
+        services = services_of(request)
+        needs_wait = not services.own_writes_visible() if min_position is None else \
+            min_position < 0 or not services.engine.known_reached(min_position)
+        if needs_wait:
+            await run(wait_for_views, request, min_position)
+        found = await services.views.get_async(shown, jobId)
+        if found is None:
+            raise JobNotFound(jobId)
+        return JSONResponse({"job": present(found.document, shown, now_of(request))})
     if not principal.may(Permission.AUDIT):
         raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}; only auditor and "
                                "admin keys may read a job as it was (asOf, version)")
@@ -206,9 +216,9 @@ def get_job(jobId: str, request: Request, principal: Reader,
     document: Document
     moment: datetime
     if version is not None:
-        document, moment = audit.at_version(jobId, version)
+        document, moment = await run(audit.at_version, jobId, version)
     else:
-        document, moment = audit.as_of(jobId, parse_rfc3339("asOf", as_of or ""))
+        document, moment = await run(audit.as_of, jobId, parse_rfc3339("asOf", as_of or ""))
     return JSONResponse({"job": present(document, shown, moment)})
 
 

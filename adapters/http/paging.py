@@ -45,7 +45,7 @@ def decode(secret: bytes, token: str) -> tuple[JobFilter, PageKey]:
     refused = InvalidArgument("pageToken", "is not a page token that this service issued; start again from the "
                                            "first page without pageToken")
     body, _, signature = token.partition(".")
-    if not hmac.compare_digest(_sign(secret, body), signature):
+    if not hmac.compare_digest(_sign(secret, body).encode(), signature.encode("utf-8", "replace")):
         raise refused
     try:
         payload: dict[str, Any] = json.loads(_unb64(body))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 
 class DatabaseUnavailable(Exception):
@@ -114,6 +114,33 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+
+class AsyncReads:
+    """Single-statement reads from an asyncio event loop, without a thread hop (PostgreSQL only). The pool is
+    opened on first use, inside the loop, and closed by the HTTP app's lifespan."""
+
+    def __init__(self, conninfo: dict[str, str], schema: str, max_size: int = 10) -> None:
+        self._kwargs: dict[str, Any] = {**conninfo, "options": f"-c search_path={schema}", "autocommit": True,
+                                        "connect_timeout": 2}
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool | None = None
+
+    async def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+        if self._pool is None:
+            self._pool = AsyncConnectionPool(kwargs=self._kwargs, min_size=1, max_size=self._max_size, open=False,
+                                             timeout=2)
+            await self._pool.open()
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+                return await cursor.fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+            raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
 
 
 class _PostgresCursor:

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from anyio import to_thread
 
-from adapters.storage.database import Database
+from adapters.storage.database import AsyncReads, Database
 from adapters.storage.schema import create_view_table
 from domain.enums import JobView
 from projections.render import stored_view
@@ -75,8 +76,10 @@ def _is_missing_table(error: Exception) -> bool:
 class SqlViewStore:
     """The views as the live service sees them (`bound` gives a copy writing fixed tables, for rebuilds)."""
 
-    def __init__(self, db: Database, tables: dict[JobView, str] | None = None) -> None:
+    def __init__(self, db: Database, tables: dict[JobView, str] | None = None,
+                 async_reads: AsyncReads | None = None) -> None:
         self.db = db
+        self.async_reads = async_reads
         self._fixed = tables
         self._cache: dict[JobView, str] = {}
         self._cached_at = 0.0
@@ -205,6 +208,24 @@ class SqlViewStore:
                 record = cursor.fetchone()
             return None if record is None else _row(record)
         return self._reading(view, read)
+
+    async def get_async(self, view: JobView, job_id: str) -> ViewRow | None:
+        """`get` for the event loop: no thread hop on PostgreSQL, a worker thread on SQLite."""
+        if self.async_reads is None:
+            return await to_thread.run_sync(self.get, view, job_id)
+        if time.monotonic() - self._cached_at > TABLE_CACHE_SECONDS:
+            await to_thread.run_sync(self.tables, True)
+        for fresh in (False, True):
+            table = self._cache[stored_view(view)]
+            try:
+                record = await self.async_reads.fetchone(f"SELECT {_SELECT} FROM {table} WHERE job_id = ?", (job_id,))
+            except Exception as error:
+                if fresh or not _is_missing_table(error):
+                    raise
+                await to_thread.run_sync(self.tables, True)
+                continue
+            return None if record is None else _row(record)
+        return None
 
     def list(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
         """Up to `limit` rows matching `wanted`, newest first, starting after `after`."""

@@ -891,3 +891,7 @@ def test_a_progress_report_with_more_than_10000_test_batches_or_runs_is_invalid_
     ok(server.call("POST", "/v1/jobs:upsert", {
         "job": {"jobId": job_id, "jobData": {"stress": {"progress": {"testRun": {"testBatches": exactly}}}}},
         "writeMask": {"jobData": {"stress": {"progress": True}}}}, key=keys.writer))
+
+
+def test_a_page_token_with_non_ascii_characters_is_invalid_argument_not_a_crash(server: Server, keys: Keys) -> None:
+    error(server.call("GET", "/v1/jobs?pageToken=%C3%A9t%C3%A9.%E2%9C%93", key=keys.reader), INVALID_ARGUMENT)
