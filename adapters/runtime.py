@@ -1,6 +1,7 @@
 """The composition root: builds the application, storage, views, keys and projection engine from Settings."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import psycopg
@@ -13,7 +14,7 @@ from adapters.settings import Settings
 from adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
 from adapters.storage.events import EventTable
 from adapters.storage.log import EventStoreLog
-from adapters.storage.schema import create_schema
+from adapters.storage.schema import create_schema, schema_lock
 from adapters.storage.views import SqlViewStore
 from adapters.worker import ProjectionWorker
 from domain.application import Clock, Jobs, utc_now
@@ -73,13 +74,15 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Open (and on first use create) the store that `settings` names."""
     db: Database
     if settings.database_url:
-        _ensure_postgres_schema(settings)
         db = PostgresDatabase(settings.postgres(), settings.database_schema)
     else:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = SQLiteDatabase(settings.sqlite_path)
-    jobs = Jobs(env=settings.event_store_env(), clock=clock)
-    create_schema(db)
+    with schema_lock(settings.postgres()) if settings.database_url else contextlib.nullcontext():
+        if settings.database_url:
+            _ensure_postgres_schema(settings)
+        jobs = Jobs(env=settings.event_store_env(), clock=clock)  # creates the event store's tables
+        create_schema(db)
     async_reads = AsyncReads(settings.postgres(), settings.database_schema) if settings.database_url else None
     views = SqlViewStore(db, async_reads=async_reads)
     events = EventTable(db)

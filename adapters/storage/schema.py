@@ -2,6 +2,11 @@
 positions, API keys, secrets, idempotency keys; and the append-only guard on the events table."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
 from adapters.storage.database import Cursor, Database
 from domain.enums import JobView
 
@@ -61,20 +66,27 @@ def create_view_table(cursor: Cursor, table: str) -> None:
                    " ON CONFLICT (table_name) DO NOTHING", (table,))
 
 
+@contextmanager
+def schema_lock(conninfo: dict[str, str]) -> Iterator[None]:
+    """Serialise schema creation (the event store's tables and ours) between processes on PostgreSQL."""
+    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
 def create_schema(db: Database) -> None:
-    """Create every table jobstore needs, if missing. Safe to run from several processes at once, and while
-    other processes write: on PostgreSQL each statement commits alone (under a session advisory lock that
-    serialises schema creation), so no lock is held long enough to deadlock with a projection commit.
+    """Create every table jobstore needs, if missing, while other processes write: on PostgreSQL each
+    statement commits alone, so no lock is held long enough to deadlock with a projection commit. Callers on
+    PostgreSQL hold `schema_lock` (DDL run by two processes at once can fail there).
 
     Runs after the event store made its own tables: it guards them with append-only triggers.
     """
     if db.dialect == "postgres":
         with db.transaction(write=False) as cursor:
-            cursor.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
-            try:
-                _create(cursor, db.dialect)
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+            _create(cursor, db.dialect)
     else:
         with db.transaction() as cursor:
             _create(cursor, db.dialect)
