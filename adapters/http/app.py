@@ -1,8 +1,5 @@
 """The HTTP API: JobManager writes, JobReader reads, audit routes; googlerpc Status errors; API keys by role."""
 
-import logging
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,12 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from adapters.http import audit, jobs
 from adapters.http.common import ERROR_RESPONSES, describe, error_response, request_id_of
-from adapters.observability import Metrics, log_request, readiness
+from adapters.http.middleware import RequestBookkeeping
+from adapters.observability import Metrics, readiness
 from adapters.runtime import Services
-from domain.errors import InvalidArgument
-
-log = logging.getLogger("jobstore.http")
-MAX_REQUEST_ID = 256
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
@@ -41,30 +35,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     metrics = Metrics.create(services)
     app.state.metrics = metrics
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        started = time.perf_counter()
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if len(rid) > MAX_REQUEST_ID:
-            rid = uuid.uuid4().hex
-            response = error_response(InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters"),
-                                      rid)
-        elif "%2f" in request.scope.get("raw_path", b"").decode("latin-1").lower():
-            response = error_response(InvalidArgument("jobId", "must not contain '/' (found %2F in the path)"), rid)
-        else:
-            request.state.request_id = rid
-            try:
-                response = await call_next(request)
-            except Exception as error:
-                log.exception("request %s %s failed (request id %s)", request.method, request.url.path, rid)
-                response = error_response(error, rid)
-        response.headers["X-Request-Id"] = rid
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        seconds = time.perf_counter() - started
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.request_seconds.labels(route).observe(seconds)
-        log_request(rid, request.method, route, response.status_code, seconds)
-        return response
+    app.add_middleware(RequestBookkeeping, metrics=metrics)
 
     async def known_error(request: Request, error: Exception) -> JSONResponse:
         return error_response(error, request_id_of(request))
