@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from adapters.errors import DeadlineExceeded, PermissionDenied
@@ -27,6 +27,7 @@ from adapters.http.common import (
     run,
     services_of,
 )
+from adapters.http.query import QueryModel, documented, parse_query
 from adapters.keys import Permission, Principal
 from adapters.storage.views import JobFilter, PageKey
 from domain.application import Outcome
@@ -106,9 +107,9 @@ def parse_view(view: str | None) -> JobView:
         raise InvalidArgument("view", f"{view!r} is not one of {', '.join(v.value for v in JobView)}") from None
 
 
-MinPosition = Annotated[int | None, Query(alias="minPosition", le=MAX_POSITION, description=(
-    "read-your-writes: wait (at most 5 s, then DEADLINE_EXCEEDED) until the views hold the log up to this "
-    "position, e.g. a write's X-Jobstore-Position"))]
+MIN_POSITION_HELP = ("read-your-writes: wait (at most 5 s, then DEADLINE_EXCEEDED) until the views hold the log up "
+                     "to this position, e.g. a write's X-Jobstore-Position")
+MinPosition = Annotated[int | None, Query(alias="minPosition", le=MAX_POSITION, description=MIN_POSITION_HELP)]
 MIN_POSITION_WAIT_SECONDS = 5.0
 
 
@@ -185,14 +186,19 @@ async def cancel_job(jobId: str, request: Request, principal: Writer) -> Respons
 
 # --- JobReader
 
-@router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)")
-async def get_job(jobId: str, request: Request, principal: Reader,
-            view: Annotated[str | None, Query(description="JOB_VIEW_BASIC (default) or JOB_VIEW_FULL")] = None,
-            as_of: Annotated[str | None, Query(alias="asOf", description="auditors: the job as it was at this "
-                                                                         "RFC 3339 time, rebuilt from the log")] = None,
-            version: Annotated[int | None, Query(le=MAX_POSITION,
-                                                 description="auditors: the job after its first N events")] = None,
-            min_position: MinPosition = None) -> JSONResponse:
+class GetJobQuery(QueryModel):
+    view: str | None = Field(None, description="JOB_VIEW_BASIC (default) or JOB_VIEW_FULL")
+    as_of: str | None = Field(None, alias="asOf", description="auditors: the job as it was at this RFC 3339 time, "
+                                                               "rebuilt from the log")
+    version: int | None = Field(None, le=MAX_POSITION, description="auditors: the job after its first N events")
+    min_position: int | None = Field(None, alias="minPosition", le=MAX_POSITION, description=MIN_POSITION_HELP)
+
+
+@router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
+            openapi_extra=documented(GetJobQuery))
+async def get_job(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+    query = parse_query(request, GetJobQuery)
+    view, as_of, version, min_position = query.view, query.as_of, query.version, query.min_position
     if as_of is None and version is None:
         shown = parse_view(view)
         checked_job_id(jobId)

@@ -126,7 +126,7 @@ class AsyncReads:
         self._max_size = max_size
         self._pool: AsyncConnectionPool | None = None
 
-    async def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+    async def fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._pool is None:
             self._pool = AsyncConnectionPool(kwargs=self._kwargs, min_size=1, max_size=self._max_size, open=False,
                                              timeout=2)
@@ -134,7 +134,7 @@ class AsyncReads:
         try:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
-                return await cursor.fetchone()
+                return await cursor.fetchall()
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ import orjson
 import psycopg
 from anyio import to_thread
 
+from adapters.storage.coalesce import Coalescer
 from adapters.storage.database import AsyncReads, Database
 from adapters.storage.schema import create_view_table
 from domain.enums import JobView
@@ -25,6 +26,7 @@ from projections.rows import ViewRow
 COLUMNS = ("stream_id", "job_id", "job_type", "status", "project_id", "agent_id", "creation_time", "document",
            "version", "position")
 _SELECT = ", ".join(COLUMNS)
+_JOB_ID_COLUMN = COLUMNS.index("job_id")
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 TABLE_CACHE_SECONDS = 1.0
 T = TypeVar("T")
@@ -85,6 +87,7 @@ class SqlViewStore:
         self._cached_at = 0.0
         self._lock = threading.Lock()
         self._step = threading.local()  # the table a projection step started on, per thread
+        self._lookups = Coalescer(self._rows_by_job_id)
 
     def bound(self, tables: dict[JobView, str]) -> SqlViewStore:
         return SqlViewStore(self.db, tables)
@@ -218,7 +221,7 @@ class SqlViewStore:
         for fresh in (False, True):
             table = self._cache[stored_view(view)]
             try:
-                record = await self.async_reads.fetchone(f"SELECT {_SELECT} FROM {table} WHERE job_id = ?", (job_id,))
+                record = await self._lookups.get(table, job_id)
             except Exception as error:
                 if fresh or not _is_missing_table(error):
                     raise
@@ -226,6 +229,11 @@ class SqlViewStore:
                 continue
             return None if record is None else _row(record)
         return None
+
+    async def _rows_by_job_id(self, table: Hashable, job_ids: list[str]) -> dict[str, Any]:
+        assert self.async_reads is not None
+        records = await self.async_reads.fetchall(f"SELECT {_SELECT} FROM {table} WHERE job_id = ANY(?)", (job_ids,))
+        return {record[_JOB_ID_COLUMN]: record for record in records}
 
     def list(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
         """Up to `limit` rows matching `wanted`, newest first, starting after `after`."""

@@ -1,0 +1,83 @@
+"""Per-request bookkeeping as a plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware, which runs
+the route in a separate task and copies the response through a stream): the request id, refusals made before
+routing, the answer to an unhandled error, and the metrics and access-log line of every request."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.http.common import error_response
+from adapters.observability import Metrics, log_request
+from domain.errors import InvalidArgument
+
+log = logging.getLogger("jobstore.http")
+MAX_REQUEST_ID = 256
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+class RequestBookkeeping:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
+        status = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER]
+                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._account(scope, request_id, status, started)  # before the client can read the answer
+            await send(message)
+
+        refusal = _refusal_before_routing(scope, request_id)
+        if refusal is not None:
+            request_id = uuid.uuid4().hex if len(request_id) > MAX_REQUEST_ID else request_id
+            await error_response(refusal, request_id)(scope, receive, send_with_request_id)
+        else:
+            scope.setdefault("state", {})["request_id"] = request_id
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            except Exception as error:
+                log.exception("request %s %s failed (request id %s)", scope["method"], scope["path"], request_id)
+                if response_started:
+                    raise
+                await error_response(error, request_id)(scope, receive, send_with_request_id)
+
+    def _account(self, scope: Scope, request_id: str, status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        seconds = time.perf_counter() - started
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.request_seconds.labels(route).observe(seconds)
+        log_request(request_id, scope["method"], route, status, seconds)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _refusal_before_routing(scope: Scope, request_id: str) -> Exception | None:
+    if len(request_id) > MAX_REQUEST_ID:
+        return InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters")
+    raw_path: Any = scope.get("raw_path") or b""
+    if b"%2f" in raw_path.lower():
+        return InvalidArgument("jobId", "must not contain '/' (found %2F in the path)")
+    return None
