@@ -49,14 +49,17 @@ def rebuild(services: Services, view: JobView, progress: Progress | None = None)
     services.views.create_copy(view, new_table)
     copy = ProjectionEngine(services.engine.log, services.views.bound({view: new_table}), views=[view],
                             batch_size=2000)
-    copy.catch_up(progress=progress)
-    for _ in range(SWAP_ATTEMPTS):
-        copy.catch_up()
-        old_table = services.views.swap(view, new_table)
-        if old_table is not None:
-            break
-        time.sleep(0.01)
-    else:
+    try:
+        copy.catch_up(progress=progress)
+        for _ in range(SWAP_ATTEMPTS):
+            copy.catch_up()
+            old_table = services.views.swap(view, new_table)
+            if old_table is not None:
+                break
+            time.sleep(0.01)
+    finally:
+        copy.close()
+    if old_table is None:
         services.views.drop(new_table)
         raise RuntimeError(f"the rebuilt copy of {view.value} could not catch up with the live one in "
                            f"{SWAP_ATTEMPTS} attempts; the write load is too high right now, try again")

@@ -29,6 +29,7 @@ class Services:
     views: SqlViewStore
     keys: KeyStore
     engine: ProjectionEngine
+    log: EventStoreLog
     audit: Audit
     idempotency: IdempotencyStore
     page_secret: bytes
@@ -59,6 +60,8 @@ class Services:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
+        self.engine.close()
+        self.log.close()
         self.jobs.close()
         self.db.close()
 
@@ -86,7 +89,8 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     async_reads = AsyncReads(settings.postgres(), settings.database_schema) if settings.database_url else None
     views = SqlViewStore(db, async_reads=async_reads)
     events = EventTable(db)
-    engine = ProjectionEngine(EventStoreLog(events), views, batch_size=settings.projection_batch_size)
-    return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine,
+    log = EventStoreLog(events)
+    engine = ProjectionEngine(log, views, batch_size=settings.projection_batch_size)
+    return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine, log=log,
                     audit=Audit(jobs, events, views), idempotency=IdempotencyStore(db),
                     page_secret=service_secret(db, "page-token"))

@@ -10,6 +10,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Protocol
 
 from domain.enums import JobView
@@ -53,21 +55,23 @@ class ProjectionEngine:
         self.wake = threading.Event()
         self._advanced = threading.Condition()
         self._reached: dict[JobView, int] = {}
+        self._committer = ThreadPoolExecutor(max_workers=len(self.views), thread_name_prefix="jobstore-view-commit")
 
     def step(self, views: Sequence[JobView] | None = None) -> int:
         """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed).
 
         The batch is read once, from the view furthest behind, and each view takes the part it has not seen.
-        Views that stand at the same position share one fold: FULL holds everything BASIC shows.
+        Views that stand at the same position share one fold: FULL holds everything BASIC shows. Each view
+        commits in its own transaction; while one view's rows are being written, the next view's are built.
         """
         views = self.views if views is None else tuple(views)
         positions = {view: self.store.position(view) for view in views}
         events = self.log.read(min(positions.values()), self.batch_size)
         if not events:
             return 0
-        consumed = 0
         folded: dict[int, list[ViewRow]] = {}
-        for view in views:
+        commits: list[tuple[JobView, Sequence[LoggedEvent], Future[bool]]] = []
+        for view in sorted(views, key=lambda v: v is not JobView.FULL):  # FULL first: the others derive from it
             start = positions[view]
             mine = [e for e in events if e.position > start]
             if not mine:
@@ -81,12 +85,19 @@ class ProjectionEngine:
                 folded[start] = rows
                 if richest is not view:
                     rows = [shown_in(view, row) for row in rows]
-            if self.store.commit(view, rows, start, mine[-1].position):
-                consumed += len(mine)
+            commits.append((view, mine, self._committer.submit(copy_context().run, self.store.commit, view, rows,
+                                                               start, mine[-1].position)))
+        consumed = 0
+        for view, applied, committed in commits:
+            if committed.result():
+                consumed += len(applied)
                 with self._advanced:
-                    self._reached[view] = mine[-1].position
+                    self._reached[view] = applied[-1].position
                     self._advanced.notify_all()
         return consumed
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
 
     def catch_up(self, progress: Progress | None = None, views: Sequence[JobView] | None = None) -> int:
         """Run until every view has consumed the whole log as it stands now."""

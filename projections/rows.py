@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from domain.document import Document, merge
@@ -74,8 +74,9 @@ def fold(view: JobView, events: Iterable[LoggedEvent], current: Mapping[str, Vie
 
 
 def shown_in(view: JobView, row: ViewRow) -> ViewRow:
-    """A row of a richer view (FULL) as `view` keeps it."""
-    return row_for(row.stream_id, view_document(row.document, view), row.version, row.position)
+    """A row of a richer view (FULL) as `view` keeps it. The columns stay: a view drops only what no column is
+    derived from (tests/unit/test_view_rows.py checks that the rows equal those built anew)."""
+    return replace(row, document=view_document(row.document, view))
 
 
 def streams_to_read(events: Iterable[LoggedEvent]) -> list[str]:

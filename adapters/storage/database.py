@@ -34,8 +34,10 @@ class Cursor(Protocol):
 class Database(Protocol):
     dialect: str
 
-    def transaction(self, write: bool = True) -> Any:
-        """A context manager giving a cursor; commits on success, rolls back on any exception."""
+    def transaction(self, write: bool = True, binary: bool = False) -> Any:
+        """A context manager giving a cursor; commits on success, rolls back on any exception.
+
+        `binary` asks PostgreSQL for results in its binary format (bytea as raw bytes, not hex text)."""
         ...
 
     def close(self) -> None: ...
@@ -63,7 +65,7 @@ class SQLiteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
+    def transaction(self, write: bool = True, binary: bool = False) -> Iterator[sqlite3.Cursor]:
         conn = self._connection()
         cursor = conn.cursor()
         try:
@@ -100,14 +102,14 @@ class PostgresDatabase:
         self.pool = ConnectionPool(kwargs=kwargs, min_size=1, max_size=max_size, open=True, timeout=2)
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[_PostgresCursor]:
+    def transaction(self, write: bool = True, binary: bool = False) -> Iterator[_PostgresCursor]:
         try:
             with self.pool.connection() as conn:
                 if write:
-                    with conn.transaction(), conn.cursor() as cursor:
+                    with conn.transaction(), conn.cursor(binary=binary) as cursor:
                         yield _PostgresCursor(cursor)
                 else:
-                    with conn.cursor() as cursor:
+                    with conn.cursor(binary=binary) as cursor:
                         yield _PostgresCursor(cursor)
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e

@@ -54,12 +54,15 @@ class EventTable:
 
     def after(self, position: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
         """(position, stream id, version, topic, state) of up to `limit` events after `position`, in log order."""
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {self.position}, originator_id, originator_version, topic, state FROM {self.table} "
-                           f"WHERE {self.position} > ? ORDER BY {self.position} LIMIT ?", (position, limit))
-            rows = cursor.fetchall()
-        return [(int(p), str(UUID(str(o))) if self.db.dialect == "sqlite" else str(o), int(v), t, _bytes(s))
-                for p, o, v, t, s in rows]
+        stream_column = "originator_id" if self.db.dialect == "sqlite" else "originator_id::text"
+        with self.db.transaction(write=False, binary=True) as cursor:
+            cursor.execute(f"SELECT {self.position}, {stream_column}, originator_version, topic, state "
+                           f"FROM {self.table} WHERE {self.position} > ? ORDER BY {self.position} LIMIT ?",
+                           (position, limit))
+            rows: list[tuple[int, str, int, str, bytes]] = cursor.fetchall()
+        if self.db.dialect == "sqlite":
+            return [(int(p), str(UUID(str(o))), int(v), t, _bytes(s)) for p, o, v, t, s in rows]
+        return rows
 
     def head(self) -> int:
         with self.db.transaction(write=False) as cursor:

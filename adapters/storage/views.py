@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -86,7 +87,9 @@ class SqlViewStore:
         self._cache: dict[JobView, str] = {}
         self._cached_at = 0.0
         self._lock = threading.Lock()
-        self._step = threading.local()  # the table a projection step started on, per thread
+        # The table each view's projection step started on. A context variable, not a thread-local, so that the
+        # engine can hand a step's commits to other threads (it copies its context along).
+        self._step: ContextVar[dict[JobView, str]] = ContextVar(f"jobstore-step-tables-{id(self)}")
         self._lookups = Coalescer(self._rows_by_job_id)
 
     def bound(self, tables: dict[JobView, str]) -> SqlViewStore:
@@ -122,14 +125,11 @@ class SqlViewStore:
     def position(self, view: JobView) -> int:
         """The view's position; a projection step that starts here goes on writing to this same table."""
         table = self.table(view, fresh=True)
-        if not hasattr(self._step, "tables"):
-            self._step.tables = {}
-        self._step.tables[view] = table
+        self._step.set({**self._step.get({}), view: table})
         return self.position_of(table)
 
     def _step_table(self, view: JobView) -> str:
-        tables: dict[JobView, str] = getattr(self._step, "tables", {})
-        return tables.get(view) or self.table(view, fresh=True)
+        return self._step.get({}).get(view) or self.table(view, fresh=True)
 
     def position_of(self, table: str) -> int:
         with self.db.transaction(write=False) as cursor:
@@ -165,14 +165,26 @@ class SqlViewStore:
                 if cursor.rowcount != 1:
                     raise _Refused
                 if rows:
-                    cursor.executemany(
-                        f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
-                        f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
-                        [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                          orjson.dumps(r.document).decode(), r.version, r.position) for r in rows])
+                    self._upsert(cursor, table, rows)
         except _Refused:
             return False
         return True
+
+    def _upsert(self, cursor: Any, table: str, rows: Sequence[ViewRow]) -> None:
+        if self.db.dialect == "postgres":
+            # All rows as one JSON parameter of one statement: a tenth of the client's work of one INSERT per row.
+            records = [{"stream_id": r.stream_id, "job_id": r.job_id, "job_type": r.job_type, "status": r.status,
+                        "project_id": r.project_id, "agent_id": r.agent_id, "creation_time": r.creation_time,
+                        "document": orjson.dumps(r.document).decode(), "version": r.version, "position": r.position}
+                       for r in rows]
+            cursor.execute(f"INSERT INTO {table} ({_SELECT}) SELECT {_SELECT} FROM "
+                           f"json_populate_recordset(NULL::{table}, ?::json) "
+                           f"ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}", (orjson.dumps(records).decode(),))
+            return
+        cursor.executemany(f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
+                           f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
+                           [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
+                             orjson.dumps(r.document).decode(), r.version, r.position) for r in rows])
 
     # --- rebuilds
 

@@ -38,8 +38,8 @@ def test_lint_and_types_are_clean(tool: str) -> None:
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|LISTEN|NOTIFY|WHERE|IN)\b")
 # What may be spliced into SQL text: names of tables, columns and channels that jobstore itself chose, and
 # runs of `?` placeholders. Request data always travels as parameters.
-SPLICEABLE = re.compile(r"^(table|_SELECT|_UPSERT_SET|self\.table|self\.position|field|limit|where|CHANNEL|"
-                        r"KEYS_CHANNEL|' AND '\.join\(query\.where\)|', '\.join\('\?' \* len\([\w.]+\)\))$")
+SPLICEABLE = re.compile(r"^(table|_SELECT|_UPSERT_SET|self\.table|self\.position|stream_column|field|limit|where|"
+                        r"CHANNEL|KEYS_CHANNEL|' AND '\.join\(query\.where\)|', '\.join\('\?' \* len\([\w.]+\)\))$")
 
 
 def test_sql_text_splices_in_only_names_jobstore_chose_never_request_data() -> None:
