@@ -18,6 +18,5 @@ def decode(position: int, stream_id: str, version: int, topic: str, state: bytes
     if not topic.startswith(JOB_EVENT_TOPIC):
         raise UnknownEvent(f"event at position {position} has topic {topic!r}, not a job event")
     payload: dict[str, Any] = orjson.loads(state)
-    return LoggedEvent(position=position, stream_id=stream_id, version=version,
-                       type=topic[len(JOB_EVENT_TOPIC):], data=payload["data"],
-                       recorded_at=payload["timestamp"]["_data_"])
+    return LoggedEvent(position, stream_id, version, topic[len(JOB_EVENT_TOPIC):], payload["data"],
+                       payload["timestamp"]["_data_"])

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
+from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from domain.enums import JobView
@@ -45,6 +47,42 @@ class ViewStore(Protocol):
         ...
 
 
+class RowsInFlight(Exception):
+    """A fold needs rows that a commit still in flight is writing: settle it first."""
+
+
+@dataclass
+class ViewWrite:
+    view: JobView
+    start: int
+    rows: list[ViewRow]
+    events: int
+
+
+@dataclass
+class Overlay:
+    """Rows of `view` as they stand once the view reaches `position`, by stream."""
+
+    view: JobView
+    position: int
+    rows: dict[str, ViewRow]
+
+
+@dataclass
+class Batch:
+    end: int
+    writes: list[ViewWrite]
+    overlay: Overlay | None
+
+
+@dataclass
+class Commit:
+    view: JobView
+    events: int
+    position: int
+    committed: Future[bool]
+
+
 class ProjectionEngine:
     def __init__(self, log_: EventLog, store: ViewStore, views: Sequence[JobView] = VIEWS,
                  batch_size: int = 1000) -> None:
@@ -58,19 +96,63 @@ class ProjectionEngine:
         self._committer = ThreadPoolExecutor(max_workers=len(self.views), thread_name_prefix="jobstore-view-commit")
 
     def step(self, views: Sequence[JobView] | None = None) -> int:
-        """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed).
+        """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed)."""
+        views = self.views if views is None else tuple(views)
+        batch = self._prepare(views, {view: self.store.position(view) for view in views}, overlay=None)
+        return 0 if batch is None else self._settle(self._submit(batch))[0]
 
-        The batch is read once, from the view furthest behind, and each view takes the part it has not seen.
-        Views that stand at the same position share one fold: FULL holds everything BASIC shows. Each view
-        commits in its own transaction; while one view's rows are being written, the next view's are built.
+    def catch_up(self, progress: Progress | None = None, views: Sequence[JobView] | None = None) -> int:
+        """Run until every view has consumed the whole log as it stands now.
+
+        While one batch is being committed the next is read and folded: the rows that batch wrote are known
+        without reading them back. If a commit is refused, the batch folded on top of it is dropped and the
+        engine starts again from the positions stored.
         """
         views = self.views if views is None else tuple(views)
         positions = {view: self.store.position(view) for view in views}
+        goal = self.log.head() * len(views) - sum(positions.values()) if progress else 0
+        total = 0
+        overlay: Overlay | None = None
+        in_flight: list[Commit] = []
+        while True:
+            try:
+                batch = self._prepare(views, positions, overlay, frozenset(c.view for c in in_flight))
+            except RowsInFlight:
+                batch = None
+                in_flight_blocked = True
+            else:
+                in_flight_blocked = False
+            if in_flight:
+                consumed, all_committed = self._settle(in_flight)
+                total += consumed
+                if progress:
+                    progress(total, max(goal, total))
+                in_flight = []
+                if not all_committed:
+                    positions = {view: self.store.position(view) for view in views}
+                    overlay = None
+                    continue
+            if in_flight_blocked:
+                batch = self._prepare(views, positions, overlay=None)
+            if batch is None:
+                return total
+            in_flight = self._submit(batch)
+            positions.update({write.view: batch.end for write in batch.writes})
+            overlay = batch.overlay
+
+    def _prepare(self, views: Sequence[JobView], positions: dict[JobView, int], overlay: Overlay | None,
+                 in_flight: frozenset[JobView] = frozenset()) -> Batch | None:
+        """Read the next batch after the view furthest behind and fold it for each view.
+
+        Views that stand at the same position share one fold: FULL holds everything BASIC shows. `overlay`
+        holds rows as they will stand once the commits in flight land; they are not read from the store.
+        Raises RowsInFlight when the fold would need stored rows of a view with a commit `in_flight`.
+        """
         events = self.log.read(min(positions.values()), self.batch_size)
         if not events:
-            return 0
+            return None
         folded: dict[int, list[ViewRow]] = {}
-        commits: list[tuple[JobView, Sequence[LoggedEvent], Future[bool]]] = []
+        batch = Batch(end=events[-1].position, writes=[], overlay=None)
         for view in sorted(views, key=lambda v: v is not JobView.FULL):  # FULL first: the others derive from it
             start = positions[view]
             mine = [e for e in events if e.position > start]
@@ -80,35 +162,54 @@ class ProjectionEngine:
                 rows = [shown_in(view, row) for row in folded[start]]
             else:
                 richest = JobView.FULL if JobView.FULL in views and positions[JobView.FULL] == start else view
-                current = self.store.rows(richest, streams_to_read(mine))
-                rows = fold(richest, mine, current)
+                rows = fold(richest, mine, self._current_rows(richest, start, mine, overlay, in_flight))
                 folded[start] = rows
+                if len(folded) == 1:
+                    batch.overlay = Overlay(richest, batch.end, {row.stream_id: row for row in rows})
                 if richest is not view:
                     rows = [shown_in(view, row) for row in rows]
-            commits.append((view, mine, self._committer.submit(copy_context().run, self.store.commit, view, rows,
-                                                               start, mine[-1].position)))
-        consumed = 0
-        for view, applied, committed in commits:
-            if committed.result():
-                consumed += len(applied)
-                with self._advanced:
-                    self._reached[view] = applied[-1].position
-                    self._advanced.notify_all()
-        return consumed
+            batch.writes.append(ViewWrite(view, start, rows, len(mine)))
+        return batch
+
+    def _current_rows(self, view: JobView, start: int, events: Sequence[LoggedEvent], overlay: Overlay | None,
+                      in_flight: frozenset[JobView]) -> dict[str, ViewRow]:
+        needed = streams_to_read(events)
+        if overlay is None or overlay.view is not view or overlay.position != start:
+            if view in in_flight:
+                raise RowsInFlight
+            return self.store.rows(view, needed)
+        known = {stream: overlay.rows[stream] for stream in needed if stream in overlay.rows}
+        return {**self.store.rows(view, [stream for stream in needed if stream not in known]), **known}
+
+    def _submit(self, batch: Batch) -> list[Commit]:
+        """Commit each view's rows in its own transaction, concurrently; the step's context goes along."""
+        commits = []
+        for write in batch.writes:
+            committed = self._committer.submit(copy_context().run, self.store.commit, write.view, write.rows,
+                                               write.start, batch.end)
+            committed.add_done_callback(partial(self._note_reached, write.view, batch.end))
+            commits.append(Commit(write.view, write.events, batch.end, committed))
+        return commits
+
+    def _note_reached(self, view: JobView, position: int, committed: Future[bool]) -> None:
+        if committed.exception() is None and committed.result():
+            with self._advanced:
+                self._reached[view] = max(self._reached.get(view, 0), position)
+                self._advanced.notify_all()
+
+    def _settle(self, commits: list[Commit]) -> tuple[int, bool]:
+        """Wait for the commits: (events consumed, summed over views; whether every view committed)."""
+        consumed, all_committed = 0, True
+        for commit in commits:
+            if commit.committed.result():
+                consumed += commit.events
+                self._note_reached(commit.view, commit.position, commit.committed)
+            else:
+                all_committed = False
+        return consumed, all_committed
 
     def close(self) -> None:
         self._committer.shutdown(wait=True)
-
-    def catch_up(self, progress: Progress | None = None, views: Sequence[JobView] | None = None) -> int:
-        """Run until every view has consumed the whole log as it stands now."""
-        views = self.views if views is None else tuple(views)
-        total = 0
-        goal = self.log.head() * len(views) - sum(self.store.position(v) for v in views) if progress else 0
-        while consumed := self.step(views):
-            total += consumed
-            if progress:
-                progress(total, max(goal, total))
-        return total
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.5,
             views: Callable[[], Sequence[JobView]] | None = None) -> None:
