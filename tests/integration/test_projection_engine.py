@@ -132,6 +132,34 @@ def test_two_engines_racing_on_one_store_apply_every_event_once(settings: Settin
         two.close()
 
 
+def test_engines_racing_over_jobs_whose_events_span_batches_apply_every_event_once(settings: Settings) -> None:
+    one, two = open_services(settings), open_services(settings)
+    try:
+        job_ids = [unique(f"span{i}") for i in range(6)]
+        for job_id in job_ids:
+            one.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
+                            WriteMask(), BY)
+        for status in ("JOB_STATUS_PENDING", "JOB_STATUS_RUNNING"):
+            for job_id in job_ids:
+                one.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": status}),
+                                WriteMask(status=True), BY)
+        engines = [ProjectionEngine(s.engine.log, s.views, batch_size=size) for s, size in ((one, 2), (two, 5))]
+        threads = [threading.Thread(target=e.catch_up) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for engine in engines:
+            engine.close()
+        assert_views_equal_the_log(one, job_ids)
+        for job_id in job_ids:
+            row = one.views.get(JobView.BASIC, job_id)
+            assert row is not None and row.version == 3 and row.status == "JOB_STATUS_RUNNING"
+    finally:
+        one.close()
+        two.close()
+
+
 def test_the_background_worker_follows_new_writes(services: Services) -> None:
     services.start_projections()
     job_ids = write_jobs(services, 3)
