@@ -57,3 +57,10 @@ def test_sql_text_splices_in_only_names_jobstore_chose_never_request_data() -> N
                 if isinstance(value, ast.FormattedValue) and not SPLICEABLE.match(ast.unparse(value.value)):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {{{ast.unparse(value.value)}}}")
     assert offenders == [], "SQL built from values that are not jobstore's own names:\n" + "\n".join(offenders)
+
+
+def test_jobstore_processes_collect_garbage_less_often_and_leave_startup_objects_alone() -> None:
+    probe = ("import gc; from adapters.runtime import tune_garbage_collector; tune_garbage_collector(); "
+             "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["50000", "True"]
