@@ -91,3 +91,43 @@ def test_two_writer_processes_updating_one_job_lose_no_update(settings: Settings
     finally:
         one.close()
         two.close()
+
+
+def test_a_reader_tailing_the_log_under_concurrent_writers_never_skips_an_event(services: Services) -> None:
+    """Positions must become visible in order: an event committed after a reader has passed its position
+    would never be read (the event store's table lock on insert prevents it)."""
+    writers, jobs_each, done = 4, 150, threading.Event()
+    seen: list[int] = []
+
+    def write(n: int) -> None:
+        for j in range(jobs_each):
+            job_id = unique(f"tail{n}-{j}")
+            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
+                                 WriteMask(), CREATOR)
+            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_PENDING"}),
+                                 WriteMask(status=True), CREATOR)
+
+    start = services.log.head()
+
+    def tail() -> None:
+        after = start
+        while True:
+            finished = done.is_set()
+            events = services.log.read(after, 20)
+            seen.extend(e.position for e in events)
+            after = events[-1].position if events else after
+            if finished and not events:
+                break
+
+    reader = threading.Thread(target=tail)
+    reader.start()
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    reader.join(60)
+    stored = [e.position for e in services.log.read(start, 100_000)]
+    assert len(stored) == writers * jobs_each * 2
+    assert seen == stored
