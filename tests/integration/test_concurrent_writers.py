@@ -1,12 +1,15 @@
 """Two writers on one job: both commands take effect or one is reported as a conflict; no update is lost."""
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from adapters.runtime import Services, open_services
 from adapters.settings import Settings
@@ -131,3 +134,74 @@ def test_a_reader_tailing_the_log_under_concurrent_writers_never_skips_an_event(
     stored = [e.position for e in services.log.read(start, 100_000)]
     assert len(stored) == writers * jobs_each * 2
     assert seen == stored
+
+
+def test_a_command_whose_append_failed_leaves_no_trace_in_the_jobs_kept_in_memory(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = create_running_job(services)
+
+    def database_away(*_: Any, **__: Any) -> None:
+        raise OperationalError("the database went away")
+    with monkeypatch.context() as patch:
+        patch.setattr(services.jobs.recorder, "insert_events", database_away)
+        with pytest.raises(OperationalError):
+            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}),
+                                 WriteMask(status=True), CREATOR)
+    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "a"}}),
+                         WriteMask(agent_id=True), CREATOR)
+    history = list(services.jobs.repository.event_store.get(stream_id(job_id)))
+    assert [e.originator_version for e in history] == [1, 2]
+    assert services.jobs.job(job_id).status.value == "JOB_STATUS_PENDING"
+
+
+def test_threads_of_one_process_writing_one_job_take_turns_and_each_answer_names_its_own_event(
+        services: Services) -> None:
+    job_id = create_running_job(services)
+    answers: dict[str, int | None] = {}
+
+    def writer(name: str) -> Callable[[], None]:
+        def work() -> None:
+            for i in range(25):
+                request = f"{name}{i}"
+                outcome = services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id,
+                                                                           "agentId": {"uuid": request}}),
+                                               WriteMask(agent_id=True), Provenance(name, "writer", request))
+                answers[request] = outcome.position
+        return work
+
+    assert run_together([writer(f"t{n}-") for n in range(4)]) == []
+    stored = services.log.events.stream(stream_id(job_id))
+    assert [e.stored.originator_version for e in stored] == list(range(1, 102))
+    request_at = {e.position: json.loads(e.stored.state)["request_id"] for e in stored}
+    assert {request: request_at.get(position) for request, position in answers.items()} == \
+        {request: request for request in answers}
+
+
+def test_a_command_on_a_job_waits_for_the_one_in_flight_so_it_never_builds_on_a_change_that_failed(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = create_running_job(services)
+    real_insert = services.jobs.recorder.insert_events
+    first_is_appending = threading.Event()
+
+    def first_append_fails_slowly(events: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "first":
+            first_is_appending.set()
+            time.sleep(0.3)
+            raise OperationalError("the database went away")
+        return real_insert(events, **kwargs)
+    monkeypatch.setattr(services.jobs.recorder, "insert_events", first_append_fails_slowly)
+
+    def first() -> None:
+        with contextlib.suppress(OperationalError):
+            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}),
+                                 WriteMask(status=True), CREATOR)
+    thread = threading.Thread(target=first, name="first")
+    thread.start()
+    assert first_is_appending.wait(10)
+    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "second"}}),
+                         WriteMask(agent_id=True), CREATOR)
+    thread.join(10)
+    history = list(services.jobs.repository.event_store.get(stream_id(job_id)))
+    assert [e.originator_version for e in history] == [1, 2]
+    job = services.jobs.job(job_id)
+    assert job.status.value == "JOB_STATUS_PENDING" and job.document["agentId"] == {"uuid": "second"}
