@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.document import Document
-from domain.enums import TerminationReason
+from domain.enums import JobType, TerminationReason
 from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound, JobStoreError
 from domain.job import Job, Provenance, check_upsert_request, stream_id
 from domain.values import JobMetadata, WriteMask, job_id_problem
@@ -58,7 +58,8 @@ class Jobs(Application[UUID]):
             existing.upsert(job, mask, self.clock(), by)
             return existing
 
-        return self._command(job.job_id, write, creates=True)
+        can_create = job.job_type not in (None, JobType.UNSPECIFIED)
+        return self._command(job.job_id, write, creates=True, likely_new=can_create)
 
     def fail(self, job_id: str, reason: TerminationReason | None, error_msg: str | None,
              by: Provenance) -> Outcome:
@@ -126,22 +127,35 @@ class Jobs(Application[UUID]):
         assert isinstance(job, Job)
         return job
 
+    def _cached(self, job_id: str) -> bool:
+        if self.repository.cache is None:
+            return False
+        try:
+            self.repository.cache.get(stream_id(job_id))
+        except KeyError:
+            return False
+        return True
+
     def _forget(self, job_id: str) -> None:
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(stream_id(job_id), evict=True)
 
-    def _command(self, job_id: str, change: Callable[[Job | None], Job], creates: bool = False) -> Outcome:
+    def _command(self, job_id: str, change: Callable[[Job | None], Job], creates: bool = False,
+                 likely_new: bool = False) -> Outcome:
         """Load, decide, append; on a version conflict reload and decide again, a bounded number of times.
 
         A cached job may be stale when other processes write too. A change decided on stale state cannot be
         stored (its version is taken), so only a refusal or a "nothing to change" is decided again on the
-        stored state before it is answered.
+        stored state before it is answered. A request that can create a job (`likely_new`) for a job not in
+        the cache is first decided as a creation without reading the store: if the job exists, the creation
+        cannot be stored (version 1 is taken), and the request is decided again on the stored job.
         """
         with self._job_locks[hash(job_id) % self.JOB_LOCK_STRIPES]:
             fresh = self.repository.cache is None
             for attempt in range(self.MAX_ATTEMPTS):
-                current = self._load(job_id, fresh)
+                guessed_new = likely_new and not fresh and not self._cached(job_id)
+                current = None if guessed_new else self._load(job_id, fresh)
                 if current is None and not creates:
                     raise JobNotFound(job_id)
                 try:
@@ -155,9 +169,10 @@ class Jobs(Application[UUID]):
                     continue
                 except IntegrityError:
                     self._forget(job_id)
-                    self.conflicts_retried += 1
                     fresh = True
-                    time.sleep(0.001 * (2 ** attempt))
+                    if not guessed_new:  # another writer got there first; a job thought new is no conflict
+                        self.conflicts_retried += 1
+                        time.sleep(0.001 * (2 ** attempt))
                     continue
                 except BaseException:
                     self._forget(job_id)

@@ -205,3 +205,19 @@ def test_a_command_on_a_job_waits_for_the_one_in_flight_so_it_never_builds_on_a_
     assert [e.originator_version for e in history] == [1, 2]
     job = services.jobs.job(job_id)
     assert job.status.value == "JOB_STATUS_PENDING" and job.document["agentId"] == {"uuid": "second"}
+
+
+def test_an_upsert_that_could_create_a_job_another_process_created_updates_it_without_a_conflict(
+        settings: Settings) -> None:
+    one, two = open_services(settings), open_services(settings)
+    try:
+        job_id = create_running_job(one)
+        again = {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST", "status": "JOB_STATUS_RUNNING"}
+        outcome = two.jobs.upsert(JobMetadata.model_validate(again), WriteMask(status=True), CREATOR)
+        assert outcome.document["status"] == "JOB_STATUS_RUNNING" and outcome.position is not None
+        assert two.jobs.conflicts_retried == 0
+        history = list(one.jobs.repository.event_store.get(stream_id(job_id)))
+        assert [type(e).__name__ for e in history] == ["Created", "Upserted"]
+    finally:
+        one.close()
+        two.close()
