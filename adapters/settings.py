@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 class SettingsError(Exception):
@@ -44,16 +44,20 @@ class Settings:
         return self.home / "jobstore.sqlite3"
 
     def postgres(self) -> dict[str, str]:
-        """The parts of JOBSTORE_DATABASE_URL=postgresql://user:password@host:port/dbname."""
+        """The parts of JOBSTORE_DATABASE_URL=postgresql://user:password@host:port/dbname, or, for a server on
+        this host reached through its Unix socket, postgresql://user@/dbname?host=/run/postgresql."""
         assert self.database_url
         parts = urlsplit(self.database_url)
-        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+        query = dict(parse_qsl(parts.query))
+        host = query.get("host") or parts.hostname
+        if parts.scheme not in ("postgresql", "postgres") or not host or not parts.path.strip("/"):
             raise SettingsError(
-                f"JOBSTORE_DATABASE_URL must look like postgresql://user:password@host:port/dbname "
-                f"(got scheme {parts.scheme!r}, host {parts.hostname!r}, database {parts.path.strip('/')!r})")
+                "JOBSTORE_DATABASE_URL must look like postgresql://user:password@host:port/dbname, or "
+                "postgresql://user@/dbname?host=/run/postgresql for a Unix socket "
+                f"(got scheme {parts.scheme!r}, host {host!r}, database {parts.path.strip('/')!r})")
         return {
-            "host": parts.hostname,
-            "port": str(parts.port or 5432),
+            "host": host,
+            "port": str(query.get("port") or parts.port or 5432),
             "user": unquote(parts.username or ""),
             "password": unquote(parts.password or ""),
             "dbname": unquote(parts.path.strip("/")),

@@ -21,4 +21,5 @@ as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -l "$pg_dir/log" \
   -o "-k $pg_dir -p $pg_port -c listen_addresses=127.0.0.1 -c max_connections=300 ${PG_EXTRA_OPTIONS:-}" start >/dev/null
 as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres jobstore_test
 export JOBSTORE_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/jobstore_test"
+export JOBSTORE_TEST_SOCKET_DIR="$pg_dir"
 echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on port $pg_port ($pg_dir)" >&2

@@ -221,3 +221,4 @@ def test_an_upsert_that_could_create_a_job_another_process_created_updates_it_wi
     finally:
         one.close()
         two.close()
+
