@@ -21,13 +21,18 @@ BACKENDS = ("sqlite", "postgres")
 SOAK = os.environ.get("JOBSTORE_SOAK") == "1"  # `bash bench/run --soak` runs the fault tests longer
 
 
-def postgres_url() -> str:
-    url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
-    if not url:
+def postgres_setting(name: str) -> str:
+    """A setting of the test PostgreSQL (tests/postgres.sh exports them); missing is a failure in CI."""
+    value = os.environ.get(name)
+    if not value:
         if os.environ.get("CI"):
-            pytest.fail("JOBSTORE_TEST_DATABASE_URL is not set: in CI the PostgreSQL tests must run, not skip")
-        pytest.skip("no PostgreSQL: run `bash tests/run`, or set JOBSTORE_TEST_DATABASE_URL")
-    return url
+            pytest.fail(f"{name} is not set: in CI the PostgreSQL tests must run, not skip")
+        pytest.skip(f"no PostgreSQL: run `bash tests/run`, or set {name}")
+    return value
+
+
+def postgres_url() -> str:
+    return postgres_setting("JOBSTORE_TEST_DATABASE_URL")
 
 
 def drop_schema(url: str, schema: str) -> None:

@@ -1,33 +1,21 @@
 """A server on this host can be reached through its Unix socket: JOBSTORE_DATABASE_URL=...?host=/socket/dir."""
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import pytest
 
 from adapters.runtime import open_services
 from adapters.settings import Settings
 from domain.enums import JobView
 from domain.job import Provenance
 from domain.values import JobMetadata, WriteMask
-from tests.conftest import drop_schema, postgres_url, unique
-
-
-def socket_dir() -> str:
-    found = os.environ.get("JOBSTORE_TEST_SOCKET_DIR")
-    if not found:
-        if os.environ.get("CI"):
-            pytest.fail("JOBSTORE_TEST_SOCKET_DIR is not set: tests/postgres.sh sets it beside the database URL")
-        pytest.skip("no PostgreSQL socket directory: run `bash tests/run`, or set JOBSTORE_TEST_SOCKET_DIR")
-    return found
+from tests.conftest import drop_schema, postgres_setting, postgres_url, unique
 
 
 def test_the_store_works_through_postgresqls_unix_socket(tmp_path: Path) -> None:
-    tcp = urlsplit(postgres_url())
-    url = f"postgresql://{tcp.username}@{tcp.path}?host={socket_dir()}&port={tcp.port}"
+    tcp, socket_dir = urlsplit(postgres_url()), postgres_setting("JOBSTORE_TEST_SOCKET_DIR")
+    url = f"postgresql://{tcp.username}@{tcp.path}?host={socket_dir}&port={tcp.port}"
     settings = Settings(home=tmp_path, database_url=url, database_schema=f"t_{uuid.uuid4().hex[:12]}")
     assert settings.postgres()["host"].startswith("/")
     services = open_services(settings)
