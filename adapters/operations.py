@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from adapters.runtime import Services
+from adapters.storage.log import EventStoreLog
 from adapters.storage.schema import DEFAULT_TABLES
 from domain.document import parse_time
 from domain.enums import JobView
@@ -47,8 +48,8 @@ def rebuild(services: Services, view: JobView, progress: Progress | None = None)
     then drop the old copy. Returns (old table, new table)."""
     new_table = f"{DEFAULT_TABLES[view]}_r{time.time_ns() // 1000}"
     services.views.create_copy(view, new_table)
-    copy = ProjectionEngine(services.engine.log, services.views.bound({view: new_table}), views=[view],
-                            batch_size=2000)
+    log = EventStoreLog(services.log.events)  # its own read-ahead, apart from the live projections'
+    copy = ProjectionEngine(log, services.views.bound({view: new_table}), views=[view], batch_size=2000)
     try:
         copy.catch_up(progress=progress)
         for _ in range(SWAP_ATTEMPTS):
@@ -59,6 +60,7 @@ def rebuild(services: Services, view: JobView, progress: Progress | None = None)
             time.sleep(0.01)
     finally:
         copy.close()
+        log.close()
     if old_table is None:
         services.views.drop(new_table)
         raise RuntimeError(f"the rebuilt copy of {view.value} could not catch up with the live one in "
