@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,19 +20,37 @@ class Keys:
     auditor: str
 
 
+StoreLocation = tuple[str | None, str | None]
+
+
+@contextmanager
+def store_location(backend: str) -> Iterator[StoreLocation]:
+    """(database URL, schema) for a test's own servers: none on SQLite (the server's home holds the store); a
+    fresh schema on PostgreSQL, dropped afterwards."""
+    if backend != "postgres":
+        yield None, None
+        return
+    url, schema = postgres_url(), f"e_{uuid.uuid4().hex[:12]}"
+    try:
+        yield url, schema
+    finally:
+        drop_schema(url, schema)
+
+
+@pytest.fixture
+def store(backend: str) -> Iterator[StoreLocation]:
+    with store_location(backend) as location:
+        yield location
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One `jobstore serve` per test module and backend."""
     home = tmp_path_factory.mktemp("serve")
-    url = schema = None
-    if request.param == "postgres":
-        url = postgres_url()
-        schema = f"e_{uuid.uuid4().hex[:12]}"
-    running = Server(Path(home), url, schema).start()
-    yield running
-    running.stop()
-    if url and schema:
-        drop_schema(url, schema)
+    with store_location(request.param) as (url, schema):
+        running = Server(Path(home), url, schema).start()
+        yield running
+        running.stop()
 
 
 @pytest.fixture(scope="module")

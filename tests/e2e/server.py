@@ -23,11 +23,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within 15 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @dataclass
 class Reply:
     status: int
     body: Any
     headers: dict[str, str]
+
+
+def ok(reply: Reply) -> Reply:
+    assert reply.status == 200, (reply.status, reply.body)
+    return reply
+
+
+def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
+    body: dict[str, Any] = {"job": job}
+    if mask is not None:
+        body["writeMask"] = mask
+    return server.call("POST", "/v1/jobs:upsert", body, key=key)
 
 
 class Server:
@@ -92,12 +114,7 @@ class Server:
         raise RuntimeError("jobstore serve did not listen in time:\n" + self.log_path.read_text())
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _terminate(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -159,9 +176,4 @@ class Worker:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _terminate(self.process)

@@ -20,7 +20,8 @@ import pytest
 
 from tests.conftest import drop_schema, unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok
+from tests.e2e.server import upsert as upsert_job
 
 GENESIS = "0" * 64
 STRESS, CONTINUOUS, FILE_SCAN, IMAGE = ("JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_FIREWALL_BATCH_TEST",
@@ -33,18 +34,13 @@ EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "data", "
 # --- helpers
 
 
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
-
-
 def no_traceback(*texts: str) -> None:
     for text in texts:
         assert "Traceback" not in text and 'File "' not in text, text
 
 
 def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
-    return ok(server.call("POST", "/v1/jobs:upsert", {"job": job, **({"writeMask": mask} if mask else {})}, key=key))
+    return ok(upsert_job(server, key, job, mask))
 
 
 def events_of(server: Server, auditor: str, job_id: str) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok
 
 GENESIS = "0" * 64
 RECORDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -41,11 +41,6 @@ NON_ASCII_MESSAGE = "échec du build ✓ 失败"
 
 
 # --- helpers
-
-
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
 
 
 def refused(reply: Reply, http_status: int, code: int) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok, upsert
 
 STRESS, IMAGE = "JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_IMAGE_BUILDER"
 PENDING, RUNNING, SUCCEEDED = "JOB_STATUS_PENDING", "JOB_STATUS_RUNNING", "JOB_STATUS_SUCCEEDED"
@@ -32,15 +32,6 @@ ALLOWED = {
     "auditor": set(READ_ROUTES),
     "admin": set(READ_ROUTES) | set(WRITE_ROUTES),
 }
-
-
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
-
-
-def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
-    return server.call("POST", "/v1/jobs:upsert", {"job": job, **({"writeMask": mask} if mask else {})}, key=key)
 
 
 @dataclass

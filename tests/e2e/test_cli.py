@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import BACKENDS, drop_schema, postgres_url, unique
-from tests.e2e.conftest import Keys
+from tests.conftest import BACKENDS, unique
+from tests.e2e.conftest import Keys, store_location
 from tests.e2e.server import Server
 
 KEY_LINE = re.compile(r"^jsk_[0-9a-f]+_[A-Za-z0-9_-]{20,}$")
@@ -173,15 +172,10 @@ def test_keys_are_stored_hashed_so_no_key_text_is_in_the_store(server: Server, k
 @pytest.fixture(params=BACKENDS)
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """A store that has never been opened, and a server for it that is not started."""
-    url = schema = None
-    if request.param == "postgres":
-        url = postgres_url()
-        schema = f"e_{uuid.uuid4().hex[:12]}"
-    server = Server(tmp_path / "home", url, schema)
-    yield server
-    server.stop()
-    if url and schema:
-        drop_schema(url, schema)
+    with store_location(request.param) as (url, schema):
+        server = Server(tmp_path / "home", url, schema)
+        yield server
+        server.stop()
 
 
 def test_serve_on_a_store_without_keys_prints_an_admin_key_once_and_not_on_the_next_start(

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok, upsert
 
 STRESS, CONTINUOUS = "JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_FIREWALL_BATCH_TEST"
 FILE_SCAN, IMAGE = "JOB_TYPE_FILE_SCAN", "JOB_TYPE_IMAGE_BUILDER"
@@ -49,18 +49,6 @@ def error(reply: Reply, expected: tuple[int, int], names: str | None = None) -> 
     if names is not None:
         assert names in reply.body["message"], f"{reply.body['message']!r} does not name {names!r}"
     return reply.body
-
-
-def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
-    body: dict[str, Any] = {"job": job}
-    if mask is not None:
-        body["writeMask"] = mask
-    return server.call("POST", "/v1/jobs:upsert", body, key=key)
-
-
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
 
 
 def position(reply: Reply) -> int:
@@ -182,6 +170,15 @@ def test_a_malformed_body_on_the_other_write_routes_is_invalid_argument(
     ledger.stored_nothing(job_id, before)
 
 
+def upsert_is_refused_naming(server: Server, keys: Keys, ledger: Ledger, job_id: str, body: dict[str, Any],
+                             field: str) -> None:
+    """`body` (with "ID" standing for `job_id`) is INVALID_ARGUMENT naming `field`, and stores nothing."""
+    ledger.create({"jobId": unique("anchor"), "jobType": IMAGE})
+    body = json.loads(json.dumps(body).replace('"ID"', json.dumps(job_id)))
+    error(server.call("POST", "/v1/jobs:upsert", body, key=keys.writer), INVALID_ARGUMENT, field)
+    ledger.stored_nothing(job_id, None)
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"job": {"jobId": "ID", "jobType": "JOB_TYPE_TELEPORT"}}, "jobType"),
     ({"job": {"jobId": "ID", "jobType": IMAGE, "status": "JOB_STATUS_DONE"}}, "status"),
@@ -195,11 +192,7 @@ def test_a_malformed_body_on_the_other_write_routes_is_invalid_argument(
 ], ids=["jobType", "status", "terminationReason", "lowercase-status", "test-run-status", "batch-status"])
 def test_an_unknown_enum_name_is_invalid_argument_naming_the_field(
         server: Server, keys: Keys, ledger: Ledger, body: dict[str, Any], field: str) -> None:
-    job_id = unique("enum")
-    ledger.create({"jobId": unique("anchor"), "jobType": IMAGE})
-    body = json.loads(json.dumps(body).replace('"ID"', json.dumps(job_id)))
-    error(server.call("POST", "/v1/jobs:upsert", body, key=keys.writer), INVALID_ARGUMENT, field)
-    ledger.stored_nothing(job_id, None)
+    upsert_is_refused_naming(server, keys, ledger, unique("enum"), body, field)
 
 
 def test_an_unknown_termination_reason_on_fail_is_invalid_argument_naming_the_field(
@@ -229,11 +222,7 @@ def test_an_unknown_termination_reason_on_fail_is_invalid_argument_naming_the_fi
         "mask-list", "job-string", "bad-time"])
 def test_a_field_of_the_wrong_type_is_invalid_argument_naming_the_field(
         server: Server, keys: Keys, ledger: Ledger, body: dict[str, Any], field: str) -> None:
-    job_id = unique("type")
-    ledger.create({"jobId": unique("anchor"), "jobType": IMAGE})
-    body = json.loads(json.dumps(body).replace('"ID"', json.dumps(job_id)))
-    error(server.call("POST", "/v1/jobs:upsert", body, key=keys.writer), INVALID_ARGUMENT, field)
-    ledger.stored_nothing(job_id, None)
+    upsert_is_refused_naming(server, keys, ledger, unique("type"), body, field)
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -248,11 +237,7 @@ def test_a_field_of_the_wrong_type_is_invalid_argument_naming_the_field(
 ], ids=["top-level", "job", "jobData-stress", "rimeUUID", "writeMask", "jobData-kind"])
 def test_an_unknown_field_is_invalid_argument_naming_the_field(
         server: Server, keys: Keys, ledger: Ledger, body: dict[str, Any], field: str) -> None:
-    job_id = unique("unknown")
-    ledger.create({"jobId": unique("anchor"), "jobType": IMAGE})
-    body = json.loads(json.dumps(body).replace('"ID"', json.dumps(job_id)))
-    error(server.call("POST", "/v1/jobs:upsert", body, key=keys.writer), INVALID_ARGUMENT, field)
-    ledger.stored_nothing(job_id, None)
+    upsert_is_refused_naming(server, keys, ledger, unique("unknown"), body, field)
 
 
 def test_an_unknown_field_on_fail_and_cancel_is_invalid_argument_naming_the_field(

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok, upsert
 
 STRESS = "JOB_TYPE_MODEL_STRESS_TEST"
 CONTINUOUS = "JOB_TYPE_FIREWALL_BATCH_TEST"
@@ -35,18 +35,6 @@ FULL_ONLY = "jobProgressStr"
 
 
 # --- helpers
-
-
-def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
-    body: dict[str, Any] = {"job": job}
-    if mask is not None:
-        body["writeMask"] = mask
-    return server.call("POST", "/v1/jobs:upsert", body, key=key)
-
-
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
 
 
 def stress_job(job_id: str, project: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -13,19 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import drop_schema, postgres_url, unique
-from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.conftest import unique
+from tests.e2e.conftest import Keys, StoreLocation
+from tests.e2e.server import Reply, Server, ok
 
 IMAGE = "JOB_TYPE_IMAGE_BUILDER"
 PENDING, RUNNING = "JOB_STATUS_PENDING", "JOB_STATUS_RUNNING"
 GENERIC = "TERMINATION_REASON_GENERIC_ERROR"
 REPLAYED = "idempotent-replayed"
-
-
-def ok(reply: Reply) -> Reply:
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
 
 
 def with_key(key: str) -> dict[str, str]:
@@ -238,10 +233,9 @@ def test_a_key_without_the_write_role_is_refused_and_leaves_the_idempotency_key_
 
 
 @pytest.fixture
-def own_server(backend: str, tmp_path: Path) -> Iterator[Callable[[], Server]]:
+def own_server(store: StoreLocation, tmp_path: Path) -> Iterator[Callable[[], Server]]:
     """Servers on one store of their own (same home, same schema), started one after another."""
-    url = postgres_url() if backend == "postgres" else None
-    schema = f"i_{uuid.uuid4().hex[:12]}" if url else None
+    url, schema = store
     started: list[Server] = []
 
     def start() -> Server:
@@ -252,8 +246,6 @@ def own_server(backend: str, tmp_path: Path) -> Iterator[Callable[[], Server]]:
     yield start
     for server in started:
         server.stop()
-    if url and schema:
-        drop_schema(url, schema)
 
 
 def test_an_idempotency_key_survives_a_restart_of_the_server(own_server: Callable[[], Server]) -> None:

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
-from tests.conftest import drop_schema, postgres_url
+from tests.e2e.conftest import StoreLocation
 from tests.e2e.server import Server
 
 
-def test_a_revoked_key_is_refused_by_every_api_process_that_had_accepted_it(backend: str, tmp_path: Path) -> None:
-    url = schema = None
-    if backend == "postgres":
-        url, schema = postgres_url(), f"k_{uuid.uuid4().hex[:12]}"
+def test_a_revoked_key_is_refused_by_every_api_process_that_had_accepted_it(store: StoreLocation,
+                                                                          tmp_path: Path) -> None:
+    url, schema = store
     first = Server(tmp_path / "one", url, schema, serve_args=("--no-projections",))
     key = first.key("reader", "soon-revoked")
     first.start()
@@ -34,5 +32,3 @@ def test_a_revoked_key_is_refused_by_every_api_process_that_had_accepted_it(back
     finally:
         first.stop()
         second.stop()
-        if url and schema:
-            drop_schema(url, schema)

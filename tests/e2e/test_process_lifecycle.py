@@ -6,10 +6,9 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from tests.conftest import drop_schema, postgres_url
+from tests.e2e.conftest import StoreLocation
 from tests.e2e.server import JOBSTORE, Reply, Server, free_port
 
 
@@ -36,10 +35,8 @@ def test_serve_binds_to_loopback_unless_told_otherwise(tmp_path: Path) -> None:
         process.wait(15)
 
 
-def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(backend: str, tmp_path: Path) -> None:
-    url = schema = None
-    if backend == "postgres":
-        url, schema = postgres_url(), f"t_{uuid.uuid4().hex[:12]}"
+def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(store: StoreLocation, tmp_path: Path) -> None:
+    url, schema = store
     server = Server(tmp_path / "home", url, schema, serve_args=("--no-projections",))
     key = server.key("admin", "ops")
     server.start()
@@ -60,17 +57,13 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_cleanly(backend: st
         assert server.process.wait(30) == 0
     finally:
         server.stop()
-        if url and schema:
-            drop_schema(url, schema)
 
 
-def test_sigterm_stops_a_projection_worker_between_batches_and_it_exits_cleanly(backend: str,
+def test_sigterm_stops_a_projection_worker_between_batches_and_it_exits_cleanly(store: StoreLocation,
                                                                                tmp_path: Path) -> None:
     from tests.e2e.server import Worker
 
-    url = schema = None
-    if backend == "postgres":
-        url, schema = postgres_url(), f"t_{uuid.uuid4().hex[:12]}"
+    url, schema = store
     api = Server(tmp_path / "home", url, schema, serve_args=("--no-projections",),
                  extra_env={"JOBSTORE_PROJECTION_BATCH_SIZE": "3"})
     key = api.key("admin", "ops")
@@ -95,5 +88,3 @@ def test_sigterm_stops_a_projection_worker_between_batches_and_it_exits_cleanly(
             finisher.stop()
     finally:
         api.stop()
-        if url and schema:
-            drop_schema(url, schema)

@@ -24,7 +24,8 @@ import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Reply, Server
+from tests.e2e.server import Reply, Server, ok
+from tests.e2e.server import upsert as upsert_job
 
 SDK_VERSION = "2.13.2"
 
@@ -62,9 +63,7 @@ TERMINAL = (RimeJobStatus.SUCCEEDED, RimeJobStatus.FAILED, RimeJobStatus.CANCELL
 
 
 def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] | None = None) -> Reply:
-    reply = server.call("POST", "/v1/jobs:upsert", {"job": job, **({"writeMask": mask} if mask else {})}, key=key)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply
+    return ok(upsert_job(server, key, job, mask))
 
 
 def move(server: Server, key: str, job_id: str, *statuses: str) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SOAK, drop_schema, postgres_url, unique
+from tests.conftest import SOAK, unique
+from tests.e2e.conftest import StoreLocation
 from tests.e2e.server import Server, Worker
 
 
@@ -29,10 +29,8 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(backend: str, tmp_path: Path) -> Iterator[Deployment]:
-    url = schema = None
-    if backend == "postgres":
-        url, schema = postgres_url(), f"w_{uuid.uuid4().hex[:12]}"
+def deployment(store: StoreLocation, tmp_path: Path) -> Iterator[Deployment]:
+    url, schema = store
     api = Server(tmp_path / "home", url, schema, serve_args=("--no-projections",),
                  extra_env={"JOBSTORE_PROJECTION_BATCH_SIZE": "5"})
     key = api.key("admin", "ops")
@@ -42,8 +40,6 @@ def deployment(backend: str, tmp_path: Path) -> Iterator[Deployment]:
     for worker in deployed.workers:
         worker.stop()
     api.stop()
-    if url and schema:
-        drop_schema(url, schema)
 
 
 class Writer(threading.Thread):
@@ -138,11 +134,9 @@ def test_a_standby_takes_over_within_five_seconds_when_the_active_worker_dies(
     assert_views_equal_the_log(deployment.api)
 
 
-def test_a_rebuild_under_write_load_swaps_with_no_reader_seeing_a_missing_job(backend: str,
+def test_a_rebuild_under_write_load_swaps_with_no_reader_seeing_a_missing_job(store: StoreLocation,
                                                                             tmp_path: Path) -> None:
-    url = schema = None
-    if backend == "postgres":
-        url, schema = postgres_url(), f"r_{uuid.uuid4().hex[:12]}"
+    url, schema = store
     api = Server(tmp_path / "home", url, schema)
     key = api.key("admin", "ops")
     api.start()
@@ -177,5 +171,3 @@ def test_a_rebuild_under_write_load_swaps_with_no_reader_seeing_a_missing_job(ba
         assert_views_equal_the_log(api)
     finally:
         api.stop()
-        if url and schema:
-            drop_schema(url, schema)
