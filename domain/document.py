@@ -14,15 +14,32 @@ Document = dict[str, Any]
 def merge(document: Document, data: Document) -> Document:
     """The document after an event's `data`: top-level fields are replaced, `jobData` is merged per field."""
     merged = dict(document)
+    if "jobData" in data and "jobData" in document:
+        merged["jobData"] = {kind: dict(fields) for kind, fields in document["jobData"].items()}
+    merge_into(merged, data)
+    return merged
+
+
+def owned_copy(document: Document) -> Document:
+    """A copy that `merge_into` may change without changing `document`."""
+    copy = dict(document)
+    if "jobData" in document:
+        copy["jobData"] = {kind: dict(fields) for kind, fields in document["jobData"].items()}
+    return copy
+
+
+def merge_into(document: Document, data: Document) -> None:
+    """`merge`, in place, on a document the caller owns down to each `jobData` kind (see `owned_copy`)."""
     for key, value in data.items():
         if key == "jobData":
-            job_data = {kind: dict(fields) for kind, fields in merged.get("jobData", {}).items()}
+            job_data = document.setdefault("jobData", {})
             for kind, fields in value.items():
-                job_data[kind] = {**job_data.get(kind, {}), **fields}
-            merged["jobData"] = job_data
+                if kind in job_data:
+                    job_data[kind].update(fields)
+                else:
+                    job_data[kind] = dict(fields)
         else:
-            merged[key] = value
-    return merged
+            document[key] = value
 
 
 def format_time(moment: datetime) -> str:

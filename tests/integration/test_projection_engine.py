@@ -90,7 +90,7 @@ def test_a_batch_that_fails_midway_writes_neither_rows_nor_position(services: Se
 
     def fold_then_crash(view: JobView, events: list[LoggedEvent], current: dict[str, ViewRow]) -> list[ViewRow]:
         rows = real_fold(view, events, current)
-        return [*rows, ViewRow(**{**rows[0].__dict__, "stream_id": None})]  # type: ignore[arg-type]
+        return [*rows, rows[0]._replace(stream_id=None)]  # type: ignore[arg-type]
 
     monkeypatch.setattr("projections.engine.fold", fold_then_crash)
     with pytest.raises(Exception, match=r"(?i)null|constraint"):
@@ -106,7 +106,7 @@ def test_a_commit_from_a_stale_position_is_refused_and_writes_nothing(services: 
     write_jobs(services, 1)
     services.engine.catch_up()
     row = services.views.list(JobView.FULL, JobFilter(), None, 1)[0]
-    changed = ViewRow(**{**row.__dict__, "status": "JOB_STATUS_FAILED"})
+    changed = row._replace(status="JOB_STATUS_FAILED")
     assert services.views.commit(JobView.FULL, [changed], from_position=0, to_position=99) is False
     again = services.views.get(JobView.FULL, row.job_id)
     assert again is not None and again.status == row.status
