@@ -15,7 +15,7 @@ from pathlib import Path
 from adapters.keys import Role
 from adapters.operations import rebuild, view_status
 from adapters.progress import ProgressBar
-from adapters.runtime import Services, open_services, tune_garbage_collector
+from adapters.runtime import Services, open_services, tune_interpreter
 from adapters.settings import Settings, SettingsError
 from adapters.storage.database import DatabaseUnavailable
 from adapters.worker import KeyChangeListener
@@ -162,7 +162,7 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     faulthandler.enable()  # should the process ever die in C code, say where
-    tune_garbage_collector()
+    tune_interpreter()
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     access = logging.getLogger("jobstore.access")  # one JSON object per line, nothing around it

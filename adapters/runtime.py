@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from dataclasses import dataclass
 
 import psycopg
@@ -22,14 +23,22 @@ from domain.application import Clock, Jobs, utc_now
 from projections.engine import ProjectionEngine
 
 YOUNG_GENERATION_THRESHOLD = 50_000
+THREAD_SWITCH_SECONDS = 0.001
 
 
-def tune_garbage_collector() -> None:
-    """For jobstore's own processes, which allocate many short-lived objects (decoded events, documents, rows):
-    collect the youngest generation every 50,000 allocations instead of Python's 700, and keep what was loaded
-    at start out of full collections. Measured on catch-up: about 25% more events per second."""
+def tune_interpreter() -> None:
+    """For jobstore's own processes, measured on catch-up:
+
+    - They allocate many short-lived objects (decoded events, documents, rows): collect the youngest generation
+      every 50,000 allocations instead of Python's 700, and keep what was loaded at start out of full
+      collections. About 25% more events per second.
+    - Their threads hand work to each other (the log read ahead, the views' commits): a thread that a commit has
+      just woken waits for the running one to give up the interpreter lock, by default after up to 5 ms. Ask
+      for it after 1 ms instead. About 10% more events per second.
+    """
     gc.freeze()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    sys.setswitchinterval(THREAD_SWITCH_SECONDS)
 
 
 @dataclass

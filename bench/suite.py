@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.runtime import tune_garbage_collector
+from adapters.runtime import tune_interpreter
 from adapters.settings import Settings
 from bench import catchup, http_reads, lag, scale, soak, time_travel, writes
 from bench.harness import Figure, store, table
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="run only these parts (writes, catchup, reads, lag, "
                                                         "scale, time-travel, soak)")
     args = parser.parse_args(argv)
-    tune_garbage_collector()  # as jobstore's own processes do (adapters/cli.py)
+    tune_interpreter()  # as jobstore's own processes do (adapters/cli.py)
     size = SIZES["smoke" if args.smoke else "full"]
     url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
     parts: dict[str, Callable[[Settings], list[Figure]]] = {

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.document import Document
 from domain.enums import JobType, TerminationReason
@@ -127,6 +127,17 @@ class Jobs(Application[UUID]):
         assert isinstance(job, Job)
         return job
 
+    def _save(self, job: Job) -> list[Recording[UUID]]:
+        """The library's `save` for one job (record, cache, snapshot, notify), without its generic collection
+        step: its runtime protocol checks cost a fifth of a command's own time."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.events.extend(job.collect_events())
+        processing.aggregates[job.id] = job
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
+
     def _cached(self, job_id: str) -> bool:
         if self.repository.cache is None:
             return False
@@ -160,7 +171,7 @@ class Jobs(Application[UUID]):
                     raise JobNotFound(job_id)
                 try:
                     job = change(current)
-                    recordings = self.save(job) if job.pending_events else None
+                    recordings = self._save(job) if job.pending_events else None
                 except JobStoreError:
                     self._forget(job_id)
                     if fresh:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -25,6 +26,7 @@ class Provenance:
     request_id: str
 
 
+@lru_cache(maxsize=65_536)
 def stream_id(job_id: str) -> UUID:
     """The event stream of a job: a name-based UUID, so a job id always finds the same stream."""
     return uuid5(NAMESPACE_URL, "jobstore:job:" + job_id)

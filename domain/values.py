@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
@@ -42,14 +43,15 @@ def job_id_problem(job_id: str) -> str | None:
 
 class Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @cached_property  # not a pydantic private attribute: reading one of those costs a few microseconds
+    def _wire_form(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
 
     def wire(self) -> dict[str, Any]:
         """The JSON form as sent on the wire: camelCase, unset fields omitted. Computed once (the model is
         frozen); callers must not change what it returns."""
-        if self._wire is None:
-            self._wire = self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
-        return self._wire
+        return self._wire_form
 
 
 class RimeUUID(Wire):
@@ -165,15 +167,19 @@ class WriteMask(Wire):
     archived_job_logs: bool = False
     job_data: JobDataMask | None = None
 
+    @cached_property
+    def _job_data_fields(self) -> tuple[tuple[str, str], ...]:
+        if self.job_data is None:
+            return ()
+        pairs: list[tuple[str, str]] = []
+        for kind_field, kind_mask in self.job_data:
+            if kind_mask is None:
+                continue
+            kind = to_camel(kind_field)
+            pairs.extend((kind, to_camel(name)) for name, bit in kind_mask if bit)
+        return tuple(pairs)
 
-def masked_job_data_fields(mask: WriteMask) -> list[tuple[str, str]]:
+
+def masked_job_data_fields(mask: WriteMask) -> tuple[tuple[str, str], ...]:
     """(jobData key, field) pairs, in wire names, whose mask bit is set."""
-    if mask.job_data is None:
-        return []
-    pairs: list[tuple[str, str]] = []
-    for kind_field, kind_mask in mask.job_data:
-        if kind_mask is None:
-            continue
-        kind = to_camel(kind_field)
-        pairs.extend((kind, to_camel(name)) for name, bit in kind_mask if bit)
-    return pairs
+    return mask._job_data_fields

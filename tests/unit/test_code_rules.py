@@ -59,8 +59,8 @@ def test_sql_text_splices_in_only_names_jobstore_chose_never_request_data() -> N
     assert offenders == [], "SQL built from values that are not jobstore's own names:\n" + "\n".join(offenders)
 
 
-def test_jobstore_processes_collect_garbage_less_often_and_leave_startup_objects_alone() -> None:
-    probe = ("import gc; from adapters.runtime import tune_garbage_collector; tune_garbage_collector(); "
-             "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+def test_jobstore_processes_collect_garbage_less_often_and_switch_threads_sooner() -> None:
+    probe = ("import gc, sys; from adapters.runtime import tune_interpreter; tune_interpreter(); "
+             "print(gc.get_threshold()[0], gc.get_freeze_count() > 0, sys.getswitchinterval())")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["50000", "True"]
+    assert done.stdout.split() == ["50000", "True", "0.001"]
