@@ -1,12 +1,11 @@
 """The event store on PostgreSQL: the library's recorders, with two changes. A lost connection is retried a
 couple of times instead of ten, so that during a database outage a request answers UNAVAILABLE within seconds
-instead of hanging. And events are appended with the library's own statements (BEGIN, lock_timeout,
-LOCK TABLE ... IN EXCLUSIVE MODE, NOTIFY, INSERT ... RETURNING notification_id, COMMIT) sent as one query
-instead of one round trip each: the table lock still makes insert order equal commit order, so readers tailing
-the log never skip an event. Selected with PERSISTENCE_MODULE=adapters.storage.postgres_store."""
+instead of hanging. And events are appended with the library's own statements (lock_timeout, LOCK TABLE ... IN
+EXCLUSIVE MODE, NOTIFY, INSERT ... RETURNING notification_id) sent as one query, which PostgreSQL runs as one
+transaction, instead of one round trip each: the table lock still makes insert order equal commit order, so
+readers tailing the log never skip an event. Selected with PERSISTENCE_MODULE=adapters.storage.postgres_store."""
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -16,8 +15,7 @@ from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg import ClientCursor
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ConnStatus, ExecStatus
 from psycopg.sql import SQL, Identifier
 
 ATTEMPTS = 2
@@ -27,40 +25,52 @@ def _bounded(method: Any) -> Any:
     return retry((InterfaceError, OperationalError), max_attempts=ATTEMPTS, wait=0.2)(method.__wrapped__)
 
 
+def _row_literal(event: StoredEvent) -> bytes:
+    """One event as SQL literals. Escape-string syntax (E'...') means the same whatever the server's
+    standard_conforming_strings; the state goes as bytea's hex form."""
+    return b"(%s, %d, %s, E'\\\\x%s')" % (_text_literal(str(event.originator_id)), event.originator_version,
+                                          _topic_literal(event.topic), event.state.hex().encode())
+
+
+def _text_literal(text: str) -> bytes:
+    return b"E'" + text.replace("\\", "\\\\").replace("'", "''").encode() + b"'"
+
+
+_topic_literal = functools.lru_cache(maxsize=256)(_text_literal)  # the topics are the job event classes
+
+
 class SnapshotRecorder(PostgresAggregateRecorder):
     insert_events = _bounded(PostgresAggregateRecorder.insert_events)
     select_events = _bounded(PostgresAggregateRecorder.select_events)
 
 
 class EventRecorder(PostgresApplicationRecorder):
-    @functools.cache  # noqa: B019 - one recorder per process; a few entries (events per command)
-    def _append_statement(self, events: int) -> bytes:
-        values = SQL(", ").join([SQL("(%s, %s, %s, %s)")] * events)
-        return SQL("BEGIN; {lock}; NOTIFY {channel}; INSERT INTO {schema}.{table} "
-                   "(originator_id, originator_version, topic, state) VALUES {values} "
-                   "RETURNING notification_id; COMMIT").format(
+    @functools.cached_property
+    def _append_statement(self) -> bytes:
+        """The append, up to its VALUES. No BEGIN and COMMIT: the statements of one query string are one
+        transaction (the "implicit transaction block"), committed before the answer ends, or rolled back whole
+        at the first error."""
+        return SQL("{lock}; NOTIFY {channel}; INSERT INTO {schema}.{table} "
+                   "(originator_id, originator_version, topic, state) VALUES ").format(
             lock=SQL("; ").join(self.lock_table_statements), channel=Identifier(self.channel_name),
-            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
-            values=values).as_bytes(None)
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)).as_bytes(None)
 
     @retry((InterfaceError, OperationalError), max_attempts=ATTEMPTS, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        statement = self._append_statement(len(stored_events))
-        params = [value for e in stored_events for value in (e.originator_id, e.originator_version, e.topic, e.state)]
-        # Parameters are bound on this side (ClientCursor), so that several statements can go as one query.
-        with self.datastore.get_connection() as conn, ClientCursor(conn) as cursor:
-            try:
-                cursor.execute(statement, params)
-                while cursor.description is None and cursor.nextset():
-                    pass
-                return [row["notification_id"] for row in cursor.fetchall()]
-            except BaseException:
-                if conn.info.transaction_status == TransactionStatus.INERROR:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        query = self._append_statement + b", ".join(map(_row_literal, stored_events)) + b" RETURNING notification_id"
+        with self.datastore.get_connection() as conn:
+            # One query of several statements, so its values are written into it (see _row_literal), and run by
+            # libpq's PQexec, which waits for the whole answer without holding the GIL: a cursor's client-side
+            # binding and result handling cost as much again as the rest of a command. PQexec returns the last
+            # statement's result, the positions, or the error that ended the query.
+            result = conn.pgconn.exec_(query)
+            if result.status != ExecStatus.TUPLES_OK:
+                if conn.pgconn.status == ConnStatus.BAD:
+                    raise psycopg.OperationalError(result.get_error_message())
+                raise psycopg.errors.error_from_result(result)
+            return [int(result.get_value(row, 0) or b"") for row in range(result.ntuples)]
     select_events = _bounded(PostgresApplicationRecorder.select_events)
     select_notifications = _bounded(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)

@@ -1,0 +1,58 @@
+"""Appending events: what goes in comes back byte for byte, a failed append stores none of its events, and on
+PostgreSQL the values written into the append's SQL mean the same whatever the server's string settings."""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from adapters.runtime import Services
+from adapters.storage.postgres_store import _row_literal
+from tests.conftest import postgres_url
+
+AWKWARD_TOPIC = "domain.job:Job.Upserted'; DROP TABLE x; --\\'"
+EVERY_BYTE = bytes(range(256)) + b"'\\x00''\\\\"
+
+
+def event(stream: uuid.UUID, version: int, topic: str = "domain.job:Job.Upserted",
+          state: bytes = b'{"a":1}') -> StoredEvent:
+    return StoredEvent(originator_id=stream, originator_version=version, topic=topic, state=state)
+
+
+def test_appended_events_come_back_byte_for_byte_at_the_positions_the_append_returned(services: Services) -> None:
+    recorder = services.jobs.recorder
+    stream = uuid.uuid4()
+    written = [event(stream, 1, AWKWARD_TOPIC, EVERY_BYTE), event(stream, 2, state=b"\xff\xfe'\\"),
+               event(stream, 3, "t\u00e9l\u00e9", b"")]
+    positions = recorder.insert_events(written)
+    assert positions is not None and len(positions) == 3 and positions == sorted(positions)
+    read = recorder.select_events(stream)
+    assert [(e.originator_version, e.topic, bytes(e.state)) for e in read] == \
+        [(e.originator_version, e.topic, e.state) for e in written]
+    by_position = {n.id: (n.originator_version, bytes(n.state))
+                   for n in recorder.select_notifications(start=positions[0], limit=10)}
+    assert [by_position[p] for p in positions] == [(e.originator_version, e.state) for e in written]
+
+
+def test_an_append_with_one_taken_version_stores_none_of_its_events_and_the_next_append_works(
+        services: Services) -> None:
+    recorder = services.jobs.recorder
+    stream, other = uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events([event(stream, 1)])
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([event(other, 1), event(stream, 1)])
+    assert recorder.select_events(other) == []
+    assert len(recorder.insert_events([event(other, 1)]) or []) == 1
+
+
+@pytest.mark.parametrize("standard_conforming_strings", ["on", "off"])
+def test_the_values_written_into_an_append_mean_the_same_whatever_the_string_settings(
+        standard_conforming_strings: str) -> None:
+    stored = event(uuid.uuid4(), 7, AWKWARD_TOPIC, EVERY_BYTE)
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(f"SET standard_conforming_strings = {standard_conforming_strings}")
+        row = conn.execute(b"SELECT a::uuid, b, c::text, d::bytea FROM (VALUES " + _row_literal(stored) +
+                           b") AS v(a, b, c, d)").fetchone()
+    assert row == (stored.originator_id, 7, AWKWARD_TOPIC, EVERY_BYTE)
