@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
@@ -145,7 +146,7 @@ def raw_bulk_rate(services: Services, settings: Settings, runs: int) -> float:
             rows = fold(view, events, current[view])
             current[view].update({r.stream_id: r for r in rows})
             batch[view] = [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                            json.dumps(r.document, separators=(",", ":")), r.version, r.position) for r in rows]
+                            msgspec.json.encode(r.document).decode(), r.version, r.position) for r in rows]
         batches.append(batch)
     schema = settings.database_schema
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])

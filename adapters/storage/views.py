@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
 import orjson
 import psycopg
 from anyio import to_thread
@@ -30,6 +31,7 @@ _SELECT = ", ".join(COLUMNS)
 _JOB_ID_COLUMN = COLUMNS.index("job_id")
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 TABLE_CACHE_SECONDS = 1.0
+_encode = msgspec.json.Encoder().encode  # writes the parts of documents still encoded (msgspec.Raw) as they are
 T = TypeVar("T")
 
 
@@ -174,19 +176,19 @@ class SqlViewStore:
         if self.db.dialect == "postgres":
             # All rows as one JSON parameter of one statement: a tenth of the client's work of one INSERT per row.
             # The document goes in as a JSON object: PostgreSQL keeps a `json` value's text as sent, so the
-            # column holds exactly orjson's encoding of it, as it would have from a string.
+            # column holds exactly its encoding here, as it would have from a string.
             records = [{"stream_id": r.stream_id, "job_id": r.job_id, "job_type": r.job_type, "status": r.status,
                         "project_id": r.project_id, "agent_id": r.agent_id, "creation_time": r.creation_time,
                         "document": r.document, "version": r.version, "position": r.position}
                        for r in rows]
             cursor.execute(f"INSERT INTO {table} ({_SELECT}) SELECT {_SELECT} FROM "
                            f"json_populate_recordset(NULL::{table}, ?::json) "
-                           f"ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}", (orjson.dumps(records).decode(),))
+                           f"ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}", (_encode(records).decode(),))
             return
         cursor.executemany(f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
                            f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
                            [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                             orjson.dumps(r.document).decode(), r.version, r.position) for r in rows])
+                             _encode(r.document).decode(), r.version, r.position) for r in rows])
 
     # --- rebuilds
 

@@ -1,26 +1,52 @@
-"""Decoding stored events for the views reads the event's data and time and nothing else; what it cannot read
-is named by its position."""
+"""Decoding stored events for the views reads the event's data and time and nothing else; jobData fields that
+no column is derived from stay encoded, and what cannot be read is named by its position."""
 from __future__ import annotations
 
+import msgspec
 import pytest
 
+from domain.document import merge
+from domain.enums import JobView
 from projections.decode import UnknownEvent, decode
+from projections.rows import fold
 
 TOPIC = "domain.job:Job.Upserted"
+STATE = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-28T00:00:00+00:00"},"job_id":"j",'
+         b'"data":{"status":"JOB_STATUS_RUNNING","agentId":{"uuid":"a1"},"jobData":{"stress":{"projectId":'
+         b'{"uuid":"p1"},"progress":{"n":[1,2.5,null,"\\u00e9\\"x"]}}}},"actor":"a","role":"writer","request_id":'
+         b'"r","prev_hash":"00","hash":"ff","later_field":{"x":[]}}')
+DATA = {"status": "JOB_STATUS_RUNNING", "agentId": {"uuid": "a1"},
+        "jobData": {"stress": {"projectId": {"uuid": "p1"}, "progress": {"n": [1, 2.5, None, '\u00e9"x']}}}}
 
 
 def test_the_data_and_time_are_read_and_the_other_fields_skipped() -> None:
-    state = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-28T00:00:00+00:00"},"job_id":"j",'
-             b'"data":{"status":"JOB_STATUS_RUNNING","jobData":{"stress":{"progress":{"n":[1,2.5,null]}}}},'
-             b'"actor":"a","role":"writer","request_id":"r","prev_hash":"00","hash":"ff","later_field":{"x":[]}}')
-    event = decode(17, "stream", 3, TOPIC, state)
+    event = decode(17, "stream", 3, TOPIC, STATE)
     assert (event.position, event.stream_id, event.version, event.type) == (17, "stream", 3, "Upserted")
-    assert event.data == {"status": "JOB_STATUS_RUNNING", "jobData": {"stress": {"progress": {"n": [1, 2.5, None]}}}}
     assert event.recorded_at == "2026-11-28T00:00:00+00:00"
+    assert msgspec.json.decode(msgspec.json.encode(event.data)) == DATA
+
+
+def test_only_the_fields_a_column_needs_are_decoded_and_the_rest_is_written_out_as_it_came() -> None:
+    event = decode(17, "stream", 3, TOPIC, STATE)
+    stress = event.data["jobData"]["stress"]
+    assert stress["projectId"] == {"uuid": "p1"} and event.data["agentId"] == {"uuid": "a1"}
+    assert isinstance(stress["progress"], msgspec.Raw)
+    assert bytes(stress["progress"]) == b'{"n":[1,2.5,null,"\\u00e9\\"x"]}'
+
+
+def test_a_view_row_folded_from_decoded_events_encodes_as_the_replayed_document() -> None:
+    created = (b'{"timestamp":{"_data_":"t0"},"data":{"jobId":"j","jobType":"JOB_TYPE_MODEL_STRESS_TEST",'
+               b'"status":"JOB_STATUS_REQUESTED","creationTime":"c","jobData":{"stress":{"modelId":{"uuid":"m"}}}}}')
+    events = [decode(1, "s", 1, "domain.job:Job.Created", created), decode(2, "s", 2, TOPIC, STATE)]
+    [row] = fold(JobView.FULL, events, {})
+    replayed = merge(msgspec.json.decode(created)["data"], DATA)
+    assert msgspec.json.decode(msgspec.json.encode(row.document)) == replayed
+    assert (row.project_id, row.agent_id, row.status) == ("p1", "a1", "JOB_STATUS_RUNNING")
 
 
 @pytest.mark.parametrize("state", [b'{"timestamp":{"_data_":"t"}}', b'{"data":{}}', b'{"data":[],"timestamp":'
-                                   b'{"_data_":"t"}}', b"not json"])
+                                   b'{"_data_":"t"}}', b'{"data":{"jobData":[1]},"timestamp":{"_data_":"t"}}',
+                                   b"not json"])
 def test_an_event_that_cannot_be_read_is_named_by_its_position(state: bytes) -> None:
     with pytest.raises(UnknownEvent, match="position 17"):
         decode(17, "stream", 3, TOPIC, state)
