@@ -15,7 +15,7 @@ from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.pq import ConnStatus, ExecStatus
+from psycopg.pq import ConnStatus, ExecStatus, Format
 from psycopg.sql import SQL, Identifier
 
 ATTEMPTS = 2
@@ -76,6 +76,24 @@ class EventRecorder(PostgresApplicationRecorder):
     max_notification_id = _bounded(PostgresApplicationRecorder.max_notification_id)
 
 
+class BinaryResults(psycopg.Cursor[Any]):
+    """A cursor that reads results in PostgreSQL's binary format: a stored event's state arrives as its bytes,
+    not as hex text twice as long, which psycopg then decodes."""
+
+    def __init__(self, connection: psycopg.Connection[Any], *, row_factory: Any = None) -> None:
+        super().__init__(connection, row_factory=row_factory)
+        self.format = Format.BINARY
+
+
 class Factory(postgres.PostgresFactory):  # the library looks for exactly one factory class in this module
     aggregate_recorder_class = SnapshotRecorder
     application_recorder_class = EventRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # The library's queries read events (replays, snapshots, notifications) through its pool's connections:
+        # give them binary results. Reading 3 KB events took a third of the time in a plain psycopg test, and in
+        # the bench ?version=N's p99 went from about 30 to 6-9 ms.
+        connect_arguments = self.datastore.pool.kwargs
+        assert isinstance(connect_arguments, dict), "the library builds its pool with a dict of connect arguments"
+        connect_arguments["cursor_factory"] = BinaryResults

@@ -3,14 +3,16 @@ PostgreSQL the values written into the append's SQL mean the same whatever the s
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from adapters.runtime import Services
+from adapters.runtime import Services, open_services
+from adapters.settings import Settings
 from adapters.storage.postgres_store import _row_literal
-from tests.conftest import postgres_url
+from tests.conftest import drop_schema, postgres_url
 
 AWKWARD_TOPIC = "domain.job:Job.Upserted'; DROP TABLE x; --\\'"
 EVERY_BYTE = bytes(range(256)) + b"'\\x00''\\\\"
@@ -56,3 +58,18 @@ def test_the_values_written_into_an_append_mean_the_same_whatever_the_string_set
         row = conn.execute(b"SELECT a::uuid, b, c::text, d::bytea FROM (VALUES " + _row_literal(stored) +
                            b") AS v(a, b, c, d)").fetchone()
     assert row == (stored.originator_id, 7, AWKWARD_TOPIC, EVERY_BYTE)
+
+
+def test_the_event_stores_queries_on_postgresql_read_binary_results_and_replays_still_match(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=postgres_url(), database_schema=f"t_{uuid.uuid4().hex[:12]}")
+    services = open_services(settings)
+    try:
+        with services.jobs.recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            assert cursor.format == psycopg.pq.Format.BINARY
+        stream = uuid.uuid4()
+        services.jobs.recorder.insert_events([event(stream, 1, state=EVERY_BYTE)])
+        [stored] = services.jobs.recorder.select_events(stream)
+        assert (stored.originator_id, bytes(stored.state)) == (stream, EVERY_BYTE)
+    finally:
+        services.close()
+        drop_schema(postgres_url(), settings.database_schema)
