@@ -122,26 +122,12 @@ class Audit:
 
     def as_of(self, job_id: str, moment: datetime) -> tuple[Document, datetime]:
         """The job as it was at `moment`: the last event recorded at or before it, found by binary search."""
-        stream = stream_id(job_id)
-        last = self.events.last_version(stream)
-        if last is None:
+        version = self.events.version_at(stream_id(job_id), moment)
+        if version is None:
             raise JobNotFound(job_id)
-
-        def recorded_at(version: int) -> datetime:
-            moment = self.events.recorded_at(stream, version)
-            assert moment is not None, f"job {job_id!r} has no event {version}"
-            return moment
-
-        if recorded_at(1) > moment:
+        if version == 0:
             raise JobNotFound(job_id, f"at {format_time(moment)} (it was created later)")
-        low, high = 1, last
-        while low < high:
-            middle = (low + high + 1) // 2
-            if recorded_at(middle) <= moment:
-                low = middle
-            else:
-                high = middle - 1
-        return self.jobs.job(job_id, version=low).document, moment
+        return self.jobs.job(job_id, version=version).document, moment
 
     # --- verification
 

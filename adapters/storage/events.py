@@ -82,6 +82,40 @@ class EventTable:
             row = cursor.fetchone()
         return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
 
+    def version_at(self, stream: UUID, moment: datetime) -> int | None:
+        """The last version of a stream recorded at or before `moment`: 0 when its first event is later, None
+        when the stream has no events. A binary search over the versions; on PostgreSQL in one query, so that a
+        request pays one round trip instead of one per step."""
+        if self.db.dialect == "sqlite":
+            return self._version_at_step_by_step(stream, moment)
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                f"WITH RECURSIVE search(low, high) AS ("
+                f" SELECT 0::bigint, MAX(originator_version)::bigint FROM {self.table} WHERE originator_id = ?"
+                f" UNION ALL"
+                f" SELECT CASE WHEN at <= ? THEN middle ELSE low END, CASE WHEN at <= ? THEN high ELSE middle - 1 END"
+                f" FROM (SELECT low, high, (low + high + 1) / 2 AS middle FROM search WHERE low < high) AS step"
+                f" CROSS JOIN LATERAL (SELECT (convert_from(state, 'UTF8')::jsonb #>> '{{timestamp,_data_}}')"
+                f"::timestamptz AS at FROM {self.table} WHERE originator_id = ? AND originator_version = step.middle)"
+                f" AS event) "
+                f"SELECT low FROM search WHERE low = high", (stream, moment, moment, stream))
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    def _version_at_step_by_step(self, stream: UUID, moment: datetime) -> int | None:
+        low, high = 0, self.last_version(stream)
+        if high is None:
+            return None
+        while low < high:
+            middle = (low + high + 1) // 2
+            recorded = self.recorded_at(stream, middle)
+            assert recorded is not None, f"stream {stream} has no event {middle}"
+            if recorded <= moment:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
     def last_version(self, stream: UUID) -> int | None:
         with self.db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT MAX(originator_version) FROM {self.table} WHERE originator_id = ?",

@@ -61,6 +61,9 @@ def test_every_prefix_of_a_history_is_what_version_and_as_of_return(services: Se
         assert by_version == expected
         by_time, _ = services.audit.as_of(job_id, recorded.event.timestamp)
         assert by_time == expected
+        if n < len(history) and history[n].event.timestamp - recorded.event.timestamp >= timedelta(microseconds=2):
+            halfway = recorded.event.timestamp + (history[n].event.timestamp - recorded.event.timestamp) / 2
+            assert services.audit.as_of(job_id, halfway)[0] == expected
     with pytest.raises(OutOfRange):
         services.audit.at_version(job_id, len(history) + 1)
     with pytest.raises(JobNotFound):
