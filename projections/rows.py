@@ -10,7 +10,8 @@ from projections.render import agent_id, project_id, view_document
 
 
 class LoggedEvent(NamedTuple):  # a tuple, not a dataclass: catch-up decodes hundreds of thousands of these
-    """One event of the global log, decoded: where it stands, which job stream, and the data it changes."""
+    """One event of the global log, decoded: where it stands, which job stream, and the data it changes (some of
+    whose jobData fields may still be encoded, see projections.decode)."""
 
     position: int
     stream_id: str
