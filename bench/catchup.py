@@ -145,8 +145,7 @@ def raw_bulk_rate(services: Services, settings: Settings, runs: int) -> float:
         for view in VIEWS:
             rows = fold(view, events, current[view])
             current[view].update({r.stream_id: r for r in rows})
-            batch[view] = [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                            msgspec.json.encode(r.document).decode(), r.version, r.position) for r in rows]
+            batch[view] = [r._replace(document=msgspec.json.encode(r.document).decode()) for r in rows]
         batches.append(batch)
     schema = settings.database_schema
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])

@@ -13,9 +13,7 @@ Document = dict[str, Any]
 
 def merge(document: Document, data: Document) -> Document:
     """The document after an event's `data`: top-level fields are replaced, `jobData` is merged per field."""
-    merged = dict(document)
-    if "jobData" in data and "jobData" in document:
-        merged["jobData"] = {kind: dict(fields) for kind, fields in document["jobData"].items()}
+    merged = owned_copy(document) if "jobData" in data else dict(document)
     merge_into(merged, data)
     return merged
 

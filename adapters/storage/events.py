@@ -15,6 +15,11 @@ def _bytes(state: bytes | memoryview | str) -> bytes:
     return state.encode() if isinstance(state, str) else bytes(state)
 
 
+# When an event was recorded, read inside the database without decoding the whole event.
+_RECORDED_AT = {"sqlite": "json_extract(CAST(state AS TEXT), '$.timestamp._data_')",
+                "postgres": "convert_from(state, 'UTF8')::jsonb #>> '{timestamp,_data_}'"}
+
+
 @dataclass(frozen=True)
 class PositionedEvent:
     position: int
@@ -72,12 +77,10 @@ class EventTable:
 
     def recorded_at(self, stream: UUID, version: int) -> datetime | None:
         """When an event was recorded, read inside the database without decoding the whole event."""
-        if self.db.dialect == "sqlite":
-            field = "json_extract(CAST(state AS TEXT), '$.timestamp._data_')"
-        else:
-            field = "convert_from(state, 'UTF8')::jsonb #>> '{timestamp,_data_}'"
+        field = _RECORDED_AT[self.db.dialect]
         with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {field} FROM {self.table} WHERE originator_id = ? AND originator_version = ?",
+            cursor.execute(f"SELECT {field} FROM {self.table} "
+                           "WHERE originator_id = ? AND originator_version = ?",
                            (self._id(stream), version))
             row = cursor.fetchone()
         return None if row is None or row[0] is None else datetime.fromisoformat(str(row[0]))
@@ -88,6 +91,7 @@ class EventTable:
         request pays one round trip instead of one per step."""
         if self.db.dialect == "sqlite":
             return self._version_at_step_by_step(stream, moment)
+        field = _RECORDED_AT["postgres"]
         with self.db.transaction(write=False) as cursor:
             cursor.execute(
                 f"WITH RECURSIVE search(low, high) AS ("
@@ -95,8 +99,8 @@ class EventTable:
                 f" UNION ALL"
                 f" SELECT CASE WHEN at <= ? THEN middle ELSE low END, CASE WHEN at <= ? THEN high ELSE middle - 1 END"
                 f" FROM (SELECT low, high, (low + high + 1) / 2 AS middle FROM search WHERE low < high) AS step"
-                f" CROSS JOIN LATERAL (SELECT (convert_from(state, 'UTF8')::jsonb #>> '{{timestamp,_data_}}')"
-                f"::timestamptz AS at FROM {self.table} WHERE originator_id = ? AND originator_version = step.middle)"
+                f" CROSS JOIN LATERAL (SELECT ({field})::timestamptz AS at FROM {self.table}"
+                f" WHERE originator_id = ? AND originator_version = step.middle)"
                 f" AS event) "
                 f"SELECT low FROM search WHERE low = high", (stream, moment, moment, stream))
             row = cursor.fetchone()

@@ -25,8 +25,7 @@ from domain.enums import JobView
 from projections.render import stored_view
 from projections.rows import ViewRow
 
-COLUMNS = ("stream_id", "job_id", "job_type", "status", "project_id", "agent_id", "creation_time", "document",
-           "version", "position")
+COLUMNS = ViewRow._fields  # the table's columns are the row's fields, in order
 _SELECT = ", ".join(COLUMNS)
 _JOB_ID_COLUMN = COLUMNS.index("job_id")
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
@@ -68,9 +67,8 @@ class _Query:
 
 
 def _row(record: Sequence[Any]) -> ViewRow:
-    values = dict(zip(COLUMNS, record, strict=True))
-    values["document"] = orjson.loads(values["document"])
-    return ViewRow(**values)
+    row = ViewRow._make(record)
+    return row._replace(document=orjson.loads(row.document))
 
 
 def _is_missing_table(error: Exception) -> bool:
@@ -177,18 +175,14 @@ class SqlViewStore:
             # All rows as one JSON parameter of one statement: a tenth of the client's work of one INSERT per row.
             # The document goes in as a JSON object: PostgreSQL keeps a `json` value's text as sent, so the
             # column holds exactly its encoding here, as it would have from a string.
-            records = [{"stream_id": r.stream_id, "job_id": r.job_id, "job_type": r.job_type, "status": r.status,
-                        "project_id": r.project_id, "agent_id": r.agent_id, "creation_time": r.creation_time,
-                        "document": r.document, "version": r.version, "position": r.position}
-                       for r in rows]
+            records = [r._asdict() for r in rows]
             cursor.execute(f"INSERT INTO {table} ({_SELECT}) SELECT {_SELECT} FROM "
                            f"json_populate_recordset(NULL::{table}, ?::json) "
                            f"ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}", (_encode(records).decode(),))
             return
         cursor.executemany(f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
                            f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
-                           [(r.stream_id, r.job_id, r.job_type, r.status, r.project_id, r.agent_id, r.creation_time,
-                             _encode(r.document).decode(), r.version, r.position) for r in rows])
+                           [r._replace(document=_encode(r.document).decode()) for r in rows])
 
     # --- rebuilds
 
