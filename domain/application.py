@@ -11,12 +11,13 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
 from domain.document import Document
 from domain.enums import JobType, TerminationReason
 from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound, JobStoreError
 from domain.job import Job, Provenance, check_upsert_request, stream_id
+from domain.transcoder import EventTranscoder
 from domain.values import JobMetadata, WriteMask, job_id_problem
 
 Clock = Callable[[], datetime]
@@ -104,6 +105,11 @@ class Jobs(Application[UUID]):
         return job
 
     # --- internals
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = EventTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     @staticmethod
     def _check_job_id(job_id: str) -> None:

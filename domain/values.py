@@ -35,6 +35,8 @@ def job_id_problem(job_id: str) -> str | None:
     """Why `job_id` is not a valid job id, or None when it is."""
     if not 1 <= len(job_id) <= MAX_JOB_ID:
         return f"must be 1 to {MAX_JOB_ID} characters long (got {len(job_id)})"
+    if job_id.isascii() and job_id.isprintable() and "/" not in job_id and " " not in job_id:
+        return None  # the usual id, checked at once: printable ASCII has no control or whitespace but the space
     for ch in job_id:
         if ch == "/" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             return f"must not contain '/', whitespace or control characters (found {ch!r})"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from adapters.runtime import Services, open_services
 from adapters.settings import Settings
@@ -73,3 +73,39 @@ def test_the_event_stores_queries_on_postgresql_read_binary_results_and_replays_
     finally:
         services.close()
         drop_schema(postgres_url(), settings.database_schema)
+
+
+def test_an_append_on_a_lost_connection_is_the_librarys_operational_error_and_stores_nothing(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=postgres_url(), database_schema=f"t_{uuid.uuid4().hex[:12]}")
+    services = open_services(settings)
+    recorder = services.jobs.recorder
+    try:
+        pool = recorder.datastore.pool
+        held = [pool.getconn() for _ in range(pool.get_stats()["pool_available"])]
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            for conn in held:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        for conn in held:
+            pool.putconn(conn)
+        stream = uuid.uuid4()
+        failures = 0
+        while True:
+            try:
+                recorder.insert_events([event(stream, 1)])
+                break
+            except OperationalError:
+                failures += 1
+                assert stored_versions(settings, stream) == [], "a failed append stored an event"
+                assert failures < 20, "the pool never replaced its lost connections"
+        assert failures >= 1
+        assert stored_versions(settings, stream) == [1]
+    finally:
+        services.close()
+        drop_schema(postgres_url(), settings.database_schema)
+
+
+def stored_versions(settings: Settings, stream: uuid.UUID) -> list[int]:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        return [version for (version,) in conn.execute(
+            f"SELECT originator_version FROM {settings.database_schema}.jobstore_events WHERE originator_id = %s",
+            (stream,))]

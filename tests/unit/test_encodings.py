@@ -1,0 +1,98 @@
+"""The encodings written with msgspec write what the library and Python's json wrote before them: a job's
+hash over its canonical record, and the stored bytes of its events and snapshots; and the quick check of a
+job id agrees with the character-by-character one."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.chain import canonical_bytes, canonical_record
+from domain.job import Job, Provenance
+from domain.transcoder import EventTranscoder
+from domain.values import JobMetadata, WriteMask, job_id_problem
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]))  # lone surrogates are refused at the API
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | TEXT,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+                           max_leaves=20)
+BY = Provenance("actor é", "writer", "request-1")
+
+
+def _python_json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@given(data=st.dictionaries(TEXT, JSON_VALUES, max_size=6), job_id=TEXT, actor=TEXT, version=st.integers(1, 10**9))
+def test_the_canonical_bytes_are_those_of_pythons_json_with_sorted_keys(data: dict[str, Any], job_id: str,
+                                                                        actor: str, version: int) -> None:
+    record = canonical_record(job_id=job_id, version=version, event_type="Upserted",
+                              recorded_at="2026-11-28T00:00:00.000000Z", actor=actor, role="writer",
+                              request_id="r", data=data, prev_hash="0" * 64)
+    assert canonical_bytes(record) == _python_json(record)
+
+
+def _library_transcoder() -> JSONTranscoder:
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+def _ours() -> EventTranscoder:
+    transcoder = EventTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+@given(data=st.dictionaries(TEXT, JSON_VALUES, max_size=6), text=TEXT, seconds=st.integers(0, 10**9))
+def test_an_event_state_is_stored_as_the_library_stored_it_and_decodes_to_what_it_was(
+        data: dict[str, Any], text: str, seconds: int) -> None:
+    state = {"timestamp": datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=seconds % 7),
+             "job_id": text, "data": data, "actor": text, "hash": "ab" * 32, "originator_topic": "domain.job:Job"}
+    encoded = _ours().encode(state)
+    assert encoded == _library_transcoder().encode(state)
+    assert _ours().decode(encoded) == state
+
+
+def test_every_event_and_snapshot_of_a_job_round_trips_through_the_store_encoding() -> None:
+    at = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
+    job = Job.create(JobMetadata.model_validate({"jobId": "j é", "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                                 "jobData": {"stress": {"projectId": {"uuid": "p"}}}}),
+                     WriteMask(), at, BY)
+    job.upsert(JobMetadata.model_validate({"jobId": "j é", "status": "JOB_STATUS_PENDING"}),
+               WriteMask(status=True), at, BY)
+    events = job.collect_events()
+    snapshot = Job.Snapshot.take(job)
+    for item in [*events, snapshot]:
+        state = item.__dict__.copy()
+        encoded = _ours().encode(state)
+        assert encoded == _library_transcoder().encode(state)
+        assert _ours().decode(encoded) == state
+
+
+def test_a_state_with_a_value_of_another_kind_is_left_to_the_library_encoder() -> None:
+    class Tag(str):
+        pass
+
+    moment = datetime(2026, 11, 28, tzinfo=UTC)
+    for state in ({"id": uuid4(), "tag": Tag("x")}, {"id": uuid4(), "state": {"created_on": moment}},
+                  {"data": {"at": moment}, "later": [moment]}):
+        assert _ours().encode(state) == _library_transcoder().encode(state)
+        assert _ours().decode(_ours().encode(state)) == state
+
+
+def _problem_char_by_char(job_id: str) -> bool:
+    return any(ch == "/" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in job_id)
+
+
+@given(st.text(min_size=1, max_size=128) | st.text(st.characters(max_codepoint=127), min_size=1, max_size=128))
+def test_the_quick_job_id_check_agrees_with_the_character_by_character_one(job_id: str) -> None:
+    assert (job_id_problem(job_id) is not None) == _problem_char_by_char(job_id)
