@@ -18,7 +18,7 @@ from bench import catchup, http_reads, lag, scale, soak, time_travel, writes
 from bench.harness import Figure, store, table
 
 SIZES = {
-    "full": {"jobs": 300, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
+    "full": {"jobs": 600, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
              "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000,
              "soak": (8, 4, 50, 30.0)},
     "smoke": {"jobs": 5, "log_events": 500, "runner_seconds": 1, "http_seconds": 1, "lag_writes": 10,

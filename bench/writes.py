@@ -1,5 +1,6 @@
 """Job commands per second through the application service, beside raw psycopg doing the same writes as one
-`INSERT ... ON CONFLICT DO UPDATE` of a job row per command, each in its own transaction."""
+`INSERT ... ON CONFLICT DO UPDATE` of a job row per command, each in its own transaction; the two measured in
+alternating rounds."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ BY = Provenance("bench", "writer", "bench")
 STATUS = WriteMask(status=True)
 PROGRESS = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
 COMMANDS_PER_JOB = 9  # create, pending, running, 5 progress reports, succeeded
+ROUNDS = 6
 
 
 def lifecycle(job_id: str) -> list[tuple[JobMetadata, WriteMask]]:
@@ -36,17 +38,22 @@ def lifecycle(job_id: str) -> list[tuple[JobMetadata, WriteMask]]:
     return steps
 
 
-def through_the_service(settings: Settings, jobs: int) -> float:
-    services = open_services(settings)
-    try:
+class ServiceWriter:
+    """Writes job lifecycles through the application service, one command after another."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.services = open_services(settings)
+
+    def commands_per_second(self, jobs: int) -> tuple[int, float]:
         plans = [lifecycle(f"w-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
         started = time.perf_counter()
         for plan in plans:
             for job, mask in plan:
-                services.jobs.upsert(job, mask, BY)
-        return jobs * COMMANDS_PER_JOB / (time.perf_counter() - started)
-    finally:
-        services.close()
+                self.services.jobs.upsert(job, mask, BY)
+        return jobs * COMMANDS_PER_JOB, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.services.close()
 
 
 def library_insert_alone(settings: Settings, jobs: int) -> float:
@@ -68,27 +75,54 @@ def library_insert_alone(settings: Settings, jobs: int) -> float:
         services.close()
 
 
-def raw_psycopg(settings: Settings, jobs: int) -> float:
+class RawWriter:
     """The baseline: one job row per job, one upsert per command, autocommit (one transaction each)."""
-    with psycopg.connect(**settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {settings.database_schema}.raw_jobs "
-                     "(job_id TEXT PRIMARY KEY, document JSONB NOT NULL, version INT NOT NULL)")
+
+    def __init__(self, settings: Settings) -> None:
+        self.conn = psycopg.connect(**settings.postgres(), autocommit=True)  # type: ignore[arg-type]
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {settings.database_schema}.raw_jobs "
+                          "(job_id TEXT PRIMARY KEY, document JSONB NOT NULL, version INT NOT NULL)")
+        self.statement = (f"INSERT INTO {settings.database_schema}.raw_jobs (job_id, document, version) "
+                          "VALUES (%s, %s, 1) ON CONFLICT (job_id) DO UPDATE SET "
+                          "document = raw_jobs.document || excluded.document, version = raw_jobs.version + 1")
+
+    def commands_per_second(self, jobs: int) -> tuple[int, float]:
         plans = [lifecycle(f"r-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
-        statement = (f"INSERT INTO {settings.database_schema}.raw_jobs (job_id, document, version) "
-                     "VALUES (%s, %s, 1) ON CONFLICT (job_id) DO UPDATE SET "
-                     "document = raw_jobs.document || excluded.document, version = raw_jobs.version + 1")
         started = time.perf_counter()
         for plan in plans:
             for job, _mask in plan:
-                conn.execute(statement, (job.job_id, json.dumps(job.wire())), prepare=True)
-        return jobs * COMMANDS_PER_JOB / (time.perf_counter() - started)
+                self.conn.execute(self.statement, (job.job_id, json.dumps(job.wire())), prepare=True)
+        return jobs * COMMANDS_PER_JOB, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def interleaved(settings: Settings, jobs: int, rounds: int = ROUNDS) -> tuple[float, float]:
+    """Commands/s of the raw baseline and of the service, measured in alternating rounds (raw first in one
+    round, the service first in the next), so that both meet the same moments of the machine and the
+    database: a checkpoint or a slow spell of the VM falls on both."""
+    service = ServiceWriter(settings)  # first: it creates the schema
+    raw = RawWriter(settings)
+    try:
+        raw.commands_per_second(max(1, jobs // 10))  # warm up both
+        service.commands_per_second(max(1, jobs // 10))
+        totals = {raw: [0, 0.0], service: [0, 0.0]}
+        per_round = max(1, jobs // rounds)
+        for round_number in range(rounds):
+            for writer in (raw, service) if round_number % 2 == 0 else (service, raw):
+                commands, seconds = writer.commands_per_second(per_round)
+                totals[writer][0] += commands
+                totals[writer][1] += seconds
+        return totals[raw][0] / totals[raw][1], totals[service][0] / totals[service][1]
+    finally:
+        raw.close()
+        service.close()
 
 
 def run(settings: Settings, jobs: int) -> list[Figure]:
-    through_the_service(settings, max(2, jobs // 10))  # warm up
-    raw = raw_psycopg(settings, jobs)
+    raw, service = interleaved(settings, jobs)
     library = library_insert_alone(settings, jobs)
-    service = through_the_service(settings, jobs)
     return [Figure("raw psycopg upsert per command (baseline), commands/s", raw, "/s"),
             Figure("the library's insert alone, one event per transaction, events/s", library, "/s", raw),
             Figure("job commands/s through the application service, one writer", service, "/s", raw, ">= 0.6x",
