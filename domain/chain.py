@@ -11,7 +11,7 @@ The first event of a job chains from GENESIS, 64 zeros.
 
 A job's data holds strings, booleans, objects and arrays, never a fractional number; for such records msgspec
 writes exactly what Python's `json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-writes (tests/unit/test_chain.py checks it), in an eighth of the time.
+writes (tests/unit/test_encodings.py checks it), in an eighth of the time.
 """
 from __future__ import annotations
 
