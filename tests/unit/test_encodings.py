@@ -13,6 +13,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.application import Jobs
 from domain.chain import canonical_bytes, canonical_record
 from domain.job import Job, Provenance
 from domain.transcoder import EventTranscoder
@@ -96,3 +97,12 @@ def _problem_char_by_char(job_id: str) -> bool:
 @given(st.text(min_size=1, max_size=128) | st.text(st.characters(max_codepoint=127), min_size=1, max_size=128))
 def test_the_quick_job_id_check_agrees_with_the_character_by_character_one(job_id: str) -> None:
     assert (job_id_problem(job_id) is not None) == _problem_char_by_char(job_id)
+
+
+def test_the_application_stores_its_events_with_this_transcoder() -> None:
+    jobs = Jobs(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        assert isinstance(jobs.mapper.transcoder, EventTranscoder)
+        assert jobs.mapper.transcoder.types.keys() == _library_transcoder().types.keys()
+    finally:
+        jobs.close()
