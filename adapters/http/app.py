@@ -8,13 +8,13 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from adapters.http import audit, jobs
-from adapters.http.common import ERROR_RESPONSES, describe, error_response, request_id_of
+from adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
 from adapters.http.middleware import RequestBookkeeping
 from adapters.observability import Metrics, readiness
 from adapters.runtime import Services

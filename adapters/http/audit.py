@@ -3,10 +3,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from adapters.audit import MAX_FEED
-from adapters.http.common import ERROR_RESPONSES, MAX_POSITION, Auditor, checked_job_id, services_of
+from adapters.http.common import (
+    ERROR_RESPONSES,
+    MAX_POSITION,
+    Auditor,
+    JSONResponse,
+    checked_job_id,
+    services_of,
+)
 
 router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
 

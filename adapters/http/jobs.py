@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -17,6 +17,7 @@ from adapters.http import paging
 from adapters.http.common import (
     ERROR_RESPONSES,
     MAX_POSITION,
+    JSONResponse,
     Reader,
     Writer,
     checked_job_id,

@@ -1,6 +1,6 @@
-"""The encodings written with msgspec write what the library and Python's json wrote before them: a job's
-hash over its canonical record, and the stored bytes of its events and snapshots; and the quick check of a
-job id agrees with the character-by-character one."""
+"""The encodings written with msgspec and orjson write what the library, Python's json and Starlette wrote
+before them: a job's hash over its canonical record, the stored bytes of its events and snapshots, and response
+bodies; and the quick check of a job id agrees with the character-by-character one."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,9 @@ from uuid import uuid4
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
+from adapters.http.common import JSONResponse
 from domain.application import Jobs
 from domain.chain import canonical_bytes, canonical_record
 from domain.job import Job, Provenance
@@ -106,3 +108,25 @@ def test_the_application_stores_its_events_with_this_transcoder() -> None:
         assert jobs.mapper.transcoder.types.keys() == _library_transcoder().types.keys()
     finally:
         jobs.close()
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+BODY_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | FINITE | TEXT,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+                           max_leaves=20)
+
+
+@given(BODY_VALUES)
+def test_a_response_body_is_the_json_starlette_would_write(body: Any) -> None:
+    ours, theirs = JSONResponse(body).body, StarletteJSONResponse(body).body
+    assert json.loads(ours) == json.loads(theirs)
+    if not any(isinstance(value, float) for value in _leaves(body)):
+        assert ours == theirs
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
