@@ -252,7 +252,7 @@ class Audit:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line, parse_float=_no_fraction, parse_constant=_no_fraction)
                 event_class = EVENT_TYPES[record["type"]]
                 fields: dict[str, Any] = {
                     "originator_id": stream_id(record["jobId"]), "originator_version": int(record["version"]),
@@ -264,3 +264,9 @@ class Audit:
                 yield number, event_class(**fields)
             except (ValueError, KeyError, TypeError) as error:
                 raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None
+
+
+def _no_fraction(text: str) -> Any:
+    """jobstore's events hold no fractional numbers, NaN or Infinity (the hash chain's canonical form relies on
+    it, see domain.chain): an export that does was not written by jobstore."""
+    raise ValueError(f"a number {text!r}: jobstore's events hold only whole numbers")

@@ -103,7 +103,11 @@ def interleaved(settings: Settings, jobs: int, rounds: int = ROUNDS) -> tuple[fl
     round, the service first in the next), so that both meet the same moments of the machine and the
     database: a checkpoint or a slow spell of the VM falls on both."""
     service = ServiceWriter(settings)  # first: it creates the schema
-    raw = RawWriter(settings)
+    try:
+        raw = RawWriter(settings)
+    except BaseException:
+        service.close()
+        raise
     try:
         raw.commands_per_second(max(1, jobs // 10))  # warm up both
         service.commands_per_second(max(1, jobs // 10))

@@ -9,7 +9,8 @@ The canonical encoding, which an auditor can recompute with any tool:
 with separators "," and ":" and no whitespace, non-ASCII characters written as themselves (not \\u escapes).
 The first event of a job chains from GENESIS, 64 zeros.
 
-A job's data holds strings, booleans, objects and arrays, never a fractional number; for such records msgspec
+A job's data holds strings, booleans, objects and arrays, never a fractional number, NaN or Infinity (the API
+cannot produce one, and `jobstore audit import` refuses one); for such records msgspec
 writes exactly what Python's `json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
 writes (tests/unit/test_encodings.py checks it), in an eighth of the time.
 """

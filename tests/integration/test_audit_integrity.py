@@ -157,7 +157,9 @@ def test_import_refuses_an_altered_or_reordered_export(make_settings: object, st
     store.audit.export(exported)
     lines = exported.getvalue().splitlines()
     for broken, why in ((lines[:1] + lines[2:], "does not follow the chain"),
-                        ([lines[0], lines[1].replace("agent-1", "agent-2"), lines[2]], "does not match its hash")):
+                        ([lines[0], lines[1].replace("agent-1", "agent-2"), lines[2]], "does not match its hash"),
+                        ([lines[0], lines[1].replace('"agent-1"', "1.5"), lines[2]], "only whole numbers"),
+                        ([lines[0], lines[1].replace('"agent-1"', "NaN"), lines[2]], "only whole numbers")):
         target = open_services(make_settings())  # type: ignore[operator]
         try:
             with pytest.raises(Exception, match=why):

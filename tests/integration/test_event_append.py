@@ -81,7 +81,9 @@ def test_an_append_on_a_lost_connection_is_the_librarys_operational_error_and_st
     recorder = services.jobs.recorder
     try:
         pool = recorder.datastore.pool
+        pool.wait()  # every connection of its minimum size open, so that both attempts of an append meet a dead one
         held = [pool.getconn() for _ in range(pool.get_stats()["pool_available"])]
+        assert len(held) >= 2
         with psycopg.connect(postgres_url(), autocommit=True) as admin:
             for conn in held:
                 admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
@@ -99,6 +101,10 @@ def test_an_append_on_a_lost_connection_is_the_librarys_operational_error_and_st
                 assert failures < 20, "the pool never replaced its lost connections"
         assert failures >= 1
         assert stored_versions(settings, stream) == [1]
+        pool.wait()
+        stats = pool.get_stats()
+        assert stats["returns_bad"] >= 2, "the dead connections were not given back as broken"
+        assert stats["pool_size"] == stats["pool_available"], "a connection was never given back to the pool"
     finally:
         services.close()
         drop_schema(postgres_url(), settings.database_schema)
