@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from adapters.audit import MAX_FEED
+from adapters.audit import EVENT_TYPES, MAX_FEED
 from adapters.http.common import (
     ERROR_RESPONSES,
     MAX_POSITION,
@@ -12,18 +12,35 @@ from adapters.http.common import (
     JSONResponse,
     checked_job_id,
     services_of,
+    success,
 )
 
 router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
+EVENTS = ({"type": "array", "items": {
+    "type": "object", "description": "An event as auditors see it, with its link in the hash chain",
+    "required": ["position", "jobId", "version", "type", "recordedAt", "actor", "requestId", "data", "hash",
+                 "prevHash"],
+    "properties": {"position": {"type": "integer"}, "jobId": {"type": "string"}, "version": {"type": "integer"},
+                   "type": {"type": "string", "enum": sorted(EVENT_TYPES)},
+                   "recordedAt": {"type": "string", "format": "date-time"},
+                   "actor": {"type": "object", "required": ["name", "role"],
+                             "properties": {"name": {"type": "string"}, "role": {"type": "string"}}},
+                   "requestId": {"type": "string"},
+                   "data": {"type": "object", "description": "the part of the job the event changed"},
+                   "hash": {"type": "string"}, "prevHash": {"type": "string"}}}}, True)
 
 
-@router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain")
+@router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain",
+            responses=success("The job's events", events=EVENTS))
 def job_history(jobId: str, request: Request, principal: Auditor) -> JSONResponse:
     events = services_of(request).audit.history(checked_job_id(jobId))
     return JSONResponse({"events": [e.wire() for e in events]})
 
 
-@router.get("/v1/events", summary="Events of every job in commit order")
+@router.get("/v1/events", summary="Events of every job in commit order",
+            responses=success("A page of the log", events=EVENTS,
+                              nextPosition=({"type": "integer", "description": "afterPosition for the next page"},
+                                            True)))
 def global_feed(request: Request, principal: Auditor,
                 after: Annotated[int, Query(alias="afterPosition", ge=0, le=MAX_POSITION - 1,
                                             description="start after this position")] = 0,

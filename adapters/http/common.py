@@ -52,6 +52,16 @@ class JSONResponse(responses.JSONResponse):
         return orjson.dumps(content)
 
 
+JOB_SCHEMA = {"$ref": "#/components/schemas/JobMetadata",
+              "description": "The job as the view shows it, with the output-only fields jobstore computes"}
+
+
+def success(description: str, **fields: tuple[dict[str, Any], bool]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a route's 200 answer: a JSON object with `fields` (name: (schema, always there))."""
+    schema = {"type": "object", "properties": {name: field for name, (field, _) in fields.items()},
+              "required": [name for name, (_, always) in fields.items() if always]}
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services

@@ -16,6 +16,7 @@ from adapters.errors import DeadlineExceeded, PermissionDenied
 from adapters.http import paging
 from adapters.http.common import (
     ERROR_RESPONSES,
+    JOB_SCHEMA,
     MAX_POSITION,
     JSONResponse,
     Reader,
@@ -27,6 +28,7 @@ from adapters.http.common import (
     provenance,
     run,
     services_of,
+    success,
 )
 from adapters.http.query import QueryModel, documented, parse_query
 from adapters.keys import Permission, Principal
@@ -141,8 +143,17 @@ def read_row(request: Request, job_id: str, view: JobView, min_position: int | N
 
 # --- JobManager
 
+def with_position(answer: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    answer[200]["headers"] = {"X-Jobstore-Position": {
+        "description": "where the write's event stands in the log, for minPosition (absent when nothing changed)",
+        "schema": {"type": "string"}}}
+    return answer
+
+
+WRITTEN = with_position(success("The job after the write, as JOB_VIEW_BASIC shows it", job=(JOB_SCHEMA, True)))
+
 @router.post("/v1/jobs:upsert", tags=["JobManager"], summary="UpsertJob",
-             openapi_extra=_body_schema("UpsertJobRequest"))
+             openapi_extra=_body_schema("UpsertJobRequest"), responses=WRITTEN)
 async def upsert_job(request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
         body = await parse_body(request, UpsertJobRequest)
@@ -153,7 +164,7 @@ async def upsert_job(request: Request, principal: Writer) -> Response:
 
 
 @router.post("/v1/jobs/{jobId}:fail", tags=["JobManager"], summary="FailJob",
-             openapi_extra=_body_schema("FailJobRequest"))
+             openapi_extra=_body_schema("FailJobRequest"), responses=WRITTEN)
 async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
         body = await parse_body(request, FailJobRequest)
@@ -173,13 +184,15 @@ async def bodiless_command(request: Request, principal: Principal, name: str, fn
     return await idempotent(request, principal, perform)
 
 
-@router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation")
+@router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation",
+             responses=WRITTEN)
 async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
     return await bodiless_command(request, principal, "FinalizeCancellation",
                                   services_of(request).jobs.finalize_cancellation, jobId)
 
 
-@router.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)")
+@router.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)",
+             responses=with_position(success("The cancellation is requested (an empty object)")))
 async def cancel_job(jobId: str, request: Request, principal: Writer) -> Response:
     return await bodiless_command(request, principal, "RequestCancellation",
                                   services_of(request).jobs.request_cancellation, jobId, content={})
@@ -196,7 +209,7 @@ class GetJobQuery(QueryModel):
 
 
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
-            openapi_extra=documented(GetJobQuery))
+            openapi_extra=documented(GetJobQuery), responses=success("The job", job=(JOB_SCHEMA, True)))
 async def get_job(jobId: str, request: Request, principal: Reader) -> JSONResponse:
     query = parse_query(request, GetJobQuery)
     view, as_of, version, min_position = query.view, query.as_of, query.version, query.min_position
@@ -229,7 +242,8 @@ async def get_job(jobId: str, request: Request, principal: Reader) -> JSONRespon
     return JSONResponse({"job": present(document, shown, moment)})
 
 
-@router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID")
+@router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID",
+            responses=success("The job's project", projectId=({"$ref": "#/components/schemas/RimeUUID"}, True)))
 def get_project_id(jobId: str, request: Request, principal: Reader, min_position: MinPosition = None) -> JSONResponse:
     row = read_row(request, jobId, JobView.BASIC, min_position)
     project = project_id(row.document)
@@ -238,7 +252,8 @@ def get_project_id(jobId: str, request: Request, principal: Reader, min_position
     return JSONResponse({"projectId": {"uuid": project}})
 
 
-@router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID")
+@router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID",
+            responses=success("The succeeded stress test's run", testRunId=({"type": "string"}, True)))
 def get_test_run_id(jobId: str, request: Request, principal: Reader,
                     min_position: MinPosition = None) -> JSONResponse:
     row = read_row(request, jobId, JobView.BASIC, min_position)
@@ -251,6 +266,9 @@ def get_test_run_id(jobId: str, request: Request, principal: Reader,
     return JSONResponse({"testRunId": test_run_id})
 
 
+PAGE = success("A page of jobs, newest first", jobs=({"type": "array", "items": JOB_SCHEMA}, True),
+               hasMore=({"type": "boolean"}, True),
+               nextPageToken=({"type": "string", "description": "for the next page; only when hasMore"}, False))
 Statuses = Annotated[list[str], Query(alias="firstPageQuery.selectedStatuses",
                                       description="repeated JobStatus names; empty means all")]
 Types = Annotated[list[str], Query(alias="firstPageQuery.selectedTypes",
@@ -293,7 +311,7 @@ def list_jobs(request: Request, base: JobFilter, view: str | None, statuses: lis
     return JSONResponse(result)
 
 
-@router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject")
+@router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject", responses=PAGE)
 def list_jobs_for_project(projectId: str, request: Request, principal: Reader, statuses: Statuses = [],  # noqa: B006
                           types: Types = [], page_token: PageToken = None,  # noqa: B006
                           page_size: PageSize = None, view: str | None = None,
@@ -302,7 +320,7 @@ def list_jobs_for_project(projectId: str, request: Request, principal: Reader, s
                      min_position)
 
 
-@router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs")
+@router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs", responses=PAGE)
 def list_all_jobs(request: Request, principal: Reader, statuses: Statuses = [], types: Types = [],  # noqa: B006
                   page_token: PageToken = None, page_size: PageSize = None, view: str | None = None,
                   agent: Annotated[str | None, Query(alias="agentId.uuid")] = None,
