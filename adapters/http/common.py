@@ -62,6 +62,7 @@ def success(description: str, **fields: tuple[dict[str, Any], bool]) -> dict[int
               "required": [name for name, (_, always) in fields.items() if always]}
     return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
+
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services

@@ -143,6 +143,7 @@ def read_row(request: Request, job_id: str, view: JobView, min_position: int | N
 
 # --- JobManager
 
+
 def with_position(answer: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
     answer[200]["headers"] = {"X-Jobstore-Position": {
         "description": "where the write's event stands in the log, for minPosition (absent when nothing changed)",
@@ -151,6 +152,7 @@ def with_position(answer: dict[int | str, dict[str, Any]]) -> dict[int | str, di
 
 
 WRITTEN = with_position(success("The job after the write, as JOB_VIEW_BASIC shows it", job=(JOB_SCHEMA, True)))
+
 
 @router.post("/v1/jobs:upsert", tags=["JobManager"], summary="UpsertJob",
              openapi_extra=_body_schema("UpsertJobRequest"), responses=WRITTEN)
