@@ -9,21 +9,19 @@ from datetime import datetime
 from typing import IO, Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 
-from adapters.storage.events import EventTable
-from adapters.storage.views import SqlViewStore
-from domain.application import Jobs
-from domain.chain import GENESIS, event_hash
-from domain.document import Document, format_time, merge, parse_time
-from domain.enums import JobView
-from domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
-from domain.job import Job, stream_id
-from projections.render import VIEWS, view_document
+from jobstore.adapters.storage.codec import EVENT_CLASSES, JOB_TOPIC
+from jobstore.adapters.storage.events import EventTable
+from jobstore.adapters.storage.views import SqlViewStore
+from jobstore.domain.application import Jobs
+from jobstore.domain.chain import GENESIS, event_hash
+from jobstore.domain.document import Document, format_time, merge, parse_time
+from jobstore.domain.enums import JobView
+from jobstore.domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
+from jobstore.domain.job import Job, stream_id
+from jobstore.projections.render import VIEWS, view_document
 
 Progress = Callable[[int, int], None]
-EVENT_TYPES: dict[str, type[Job.Event]] = {cls.__name__: cls for cls in (
-    Job.Created, Job.Upserted, Job.Failed, Job.CancellationRequested, Job.CancellationFinalized)}
 MAX_FEED = 1000
 
 
@@ -253,14 +251,14 @@ class Audit:
                 continue
             try:
                 record = json.loads(line, parse_float=_no_fraction, parse_constant=_no_fraction)
-                event_class = EVENT_TYPES[record["type"]]
+                event_class = EVENT_CLASSES[record["type"]]
                 fields: dict[str, Any] = {
                     "originator_id": stream_id(record["jobId"]), "originator_version": int(record["version"]),
                     "timestamp": parse_time(record["recordedAt"]), "job_id": record["jobId"],
                     "data": record["data"], "actor": record["actor"]["name"], "role": record["actor"]["role"],
                     "request_id": record["requestId"], "prev_hash": record["prevHash"], "hash": record["hash"]}
                 if event_class is Job.Created:
-                    fields["originator_topic"] = get_topic(Job)
+                    fields["originator_topic"] = JOB_TOPIC
                 yield number, event_class(**fields)
             except (ValueError, KeyError, TypeError) as error:
                 raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None

@@ -12,15 +12,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.keys import Role
-from adapters.operations import rebuild, view_status
-from adapters.progress import ProgressBar
-from adapters.runtime import Services, open_services, tune_interpreter
-from adapters.settings import Settings, SettingsError
-from adapters.storage.database import DatabaseUnavailable
-from adapters.worker import KeyChangeListener
-from domain.enums import JobView
-from domain.errors import JobStoreError
+from jobstore.adapters.keys import Role
+from jobstore.adapters.operations import rebuild, view_status
+from jobstore.adapters.progress import ProgressBar
+from jobstore.adapters.runtime import Services, open_services, tune_interpreter
+from jobstore.adapters.settings import Settings, SettingsError
+from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.adapters.worker import KeyChangeListener
+from jobstore.domain.enums import JobView
+from jobstore.domain.errors import JobStoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(services: Services, host: str, port: int, projections: bool = True) -> None:
     import uvicorn
 
-    from adapters.http.app import create_app
+    from jobstore.adapters.http.app import create_app
 
     if not services.keys.any_active():
         name, key = services.keys.create(Role.ADMIN, "admin")

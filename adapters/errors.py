@@ -4,9 +4,9 @@ from __future__ import annotations
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-from adapters.keys import KeyNotFound
-from adapters.storage.database import DatabaseUnavailable
-from domain.errors import (
+from jobstore.adapters.keys import KeyNotFound
+from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.domain.errors import (
     AlreadyExists,
     ConcurrentUpdateConflict,
     FailedPrecondition,

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from adapters.storage.database import Database
-from domain.document import format_time
-from domain.errors import AlreadyExists, ConcurrentUpdateConflict
+from jobstore.adapters.storage.database import Database
+from jobstore.domain.document import format_time
+from jobstore.domain.errors import AlreadyExists, ConcurrentUpdateConflict
 
 KEEP = timedelta(hours=48)
 ABANDONED = timedelta(seconds=30)  # a claim this old whose request never finished may be taken over

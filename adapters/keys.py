@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from adapters.storage.database import Database
-from domain.document import format_time
-from domain.errors import AlreadyExists, JobStoreError
+from jobstore.adapters.storage.database import Database
+from jobstore.domain.document import format_time
+from jobstore.domain.errors import AlreadyExists, JobStoreError
 
 PREFIX = "jsk_"
 

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from adapters.operations import view_status
-from adapters.runtime import Services
+from jobstore.adapters.operations import view_status
+from jobstore.adapters.runtime import Services
 
 access_log = logging.getLogger("jobstore.access")
 READY_MAX_LAG_SECONDS = 10.0

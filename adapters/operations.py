@@ -5,13 +5,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from adapters.runtime import Services
-from adapters.storage.log import EventStoreLog
-from adapters.storage.schema import DEFAULT_TABLES
-from domain.document import parse_time
-from domain.enums import JobView
-from projections.engine import Progress, ProjectionEngine
-from projections.render import VIEWS
+from jobstore.adapters.runtime import Services
+from jobstore.adapters.storage.log import EventStoreLog
+from jobstore.adapters.storage.schema import DEFAULT_TABLES
+from jobstore.domain.document import parse_time
+from jobstore.domain.enums import JobView
+from jobstore.projections.engine import Progress, ProjectionEngine
+from jobstore.projections.render import VIEWS
 
 SWAP_ATTEMPTS = 500
 DROP_GRACE_SECONDS = 3.0  # longer than a reader's table cache: nobody still reads the old copy

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from adapters.audit import Audit
-from adapters.idempotency import IdempotencyStore
-from adapters.keys import KeyStore, service_secret
-from adapters.settings import Settings
-from adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
-from adapters.storage.events import EventTable
-from adapters.storage.log import EventStoreLog
-from adapters.storage.schema import create_schema, schema_lock
-from adapters.storage.views import SqlViewStore
-from adapters.worker import ProjectionWorker
-from domain.application import Clock, Jobs, utc_now
-from projections.engine import ProjectionEngine
+from jobstore.adapters.audit import Audit
+from jobstore.adapters.idempotency import IdempotencyStore
+from jobstore.adapters.keys import KeyStore, service_secret
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
+from jobstore.adapters.storage.events import EventTable
+from jobstore.adapters.storage.log import EventStoreLog
+from jobstore.adapters.storage.schema import create_schema, schema_lock
+from jobstore.adapters.storage.views import SqlViewStore
+from jobstore.adapters.worker import ProjectionWorker
+from jobstore.domain.application import Clock, Jobs, utc_now
+from jobstore.projections.engine import ProjectionEngine
 
 YOUNG_GENERATION_THRESHOLD = 50_000
 THREAD_SWITCH_SECONDS = 0.001

@@ -73,7 +73,7 @@ class Settings:
                     "SQLITE_LOCK_TIMEOUT": "30"}
         pg = self.postgres()
         return {**cache,
-            "PERSISTENCE_MODULE": "adapters.storage.postgres_store",
+            "PERSISTENCE_MODULE": "jobstore.adapters.storage.postgres_store",
             "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
             "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
             "POSTGRES_SCHEMA": self.database_schema, "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import psycopg
 
-from adapters.keys import KEYS_CHANNEL, KeyStore
-from adapters.settings import Settings
-from domain.enums import JobView
-from projections.engine import ProjectionEngine
-from projections.render import VIEWS
+from jobstore.adapters.keys import KEYS_CHANNEL, KeyStore
+from jobstore.adapters.settings import Settings
+from jobstore.domain.enums import JobView
+from jobstore.projections.engine import ProjectionEngine
+from jobstore.projections.render import VIEWS
 
 log = logging.getLogger("jobstore.worker")
 LOCK_RETRY_SECONDS = 1.0

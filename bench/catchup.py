@@ -13,18 +13,18 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from adapters.runtime import Services, open_services
-from adapters.settings import Settings
-from adapters.storage.views import COLUMNS
 from bench.harness import Figure
 from bench.writes import lifecycle
-from domain.application import Jobs
-from domain.document import merge
-from domain.enums import JobView
-from domain.job import Job, Provenance
-from projections.engine import ProjectionEngine
-from projections.render import VIEWS, view_document
-from projections.rows import fold, row_for
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.views import COLUMNS
+from jobstore.domain.application import Jobs
+from jobstore.domain.document import merge
+from jobstore.domain.enums import JobView
+from jobstore.domain.job import Job, Provenance
+from jobstore.projections.engine import ProjectionEngine
+from jobstore.projections.render import VIEWS, view_document
+from jobstore.projections.rows import fold, row_for
 
 BY = Provenance("bench", "writer", "bench")
 BATCH = 5000

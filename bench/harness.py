@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from adapters.settings import Settings
+from jobstore.adapters.settings import Settings
 from tests.e2e.server import Server
 
 

@@ -6,10 +6,10 @@ import re
 import shutil
 import subprocess
 
-from adapters.runtime import open_services
-from adapters.settings import Settings
 from bench.harness import Figure, serving
 from bench.writes import BY, lifecycle
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
 
 
 def wrk(url: str, key: str, seconds: int, connections: int = 16) -> float:

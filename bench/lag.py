@@ -6,8 +6,8 @@ import http.client
 import json
 import time
 
-from adapters.settings import Settings
 from bench.harness import Figure, percentile, serving
+from jobstore.adapters.settings import Settings
 from tests.e2e.server import Worker
 
 

@@ -7,9 +7,9 @@ import random
 
 import psycopg
 
-from adapters.runtime import open_services
-from adapters.settings import Settings
 from bench.harness import Figure, latencies, median, serving
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
 from tests.e2e.server import Server
 
 PROJECTS = 1000

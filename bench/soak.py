@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from adapters.settings import Settings
 from bench.harness import Figure, serving
+from jobstore.adapters.settings import Settings
 from tests import soak
 
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.runtime import tune_interpreter
-from adapters.settings import Settings
 from bench import catchup, http_reads, lag, scale, soak, time_travel, writes
 from bench.harness import Figure, store, table
+from jobstore.adapters.runtime import tune_interpreter
+from jobstore.adapters.settings import Settings
 
 SIZES = {
     "full": {"jobs": 600, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,

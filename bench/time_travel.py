@@ -6,12 +6,12 @@ import random
 from dataclasses import replace
 from urllib.parse import quote, urlsplit
 
-from adapters.runtime import open_services
-from adapters.settings import Settings
 from bench.harness import Figure, latencies, median, percentile, serving
-from domain.document import format_time
-from domain.job import Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
+from jobstore.domain.document import format_time
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 
 BY = Provenance("bench", "writer", "bench")
 

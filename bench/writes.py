@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from adapters.runtime import open_services
-from adapters.settings import Settings
 from bench.harness import Figure
-from domain.job import Job, Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
+from jobstore.domain.job import Job, Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 
 BY = Provenance("bench", "writer", "bench")
 STATUS = WriteMask(status=True)

@@ -13,12 +13,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording, Transcoder
 
-from domain.document import Document
-from domain.enums import JobType, TerminationReason
-from domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound, JobStoreError
-from domain.job import Job, Provenance, check_upsert_request, stream_id
-from domain.transcoder import EventTranscoder
-from domain.values import JobMetadata, WriteMask, job_id_problem
+from jobstore.domain.document import Document
+from jobstore.domain.enums import JobType, TerminationReason
+from jobstore.domain.errors import ConcurrentUpdateConflict, InvalidArgument, JobNotFound, JobStoreError
+from jobstore.domain.job import Job, Provenance, check_upsert_request, stream_id
+from jobstore.domain.transcoder import EventTranscoder
+from jobstore.domain.values import JobMetadata, WriteMask, job_id_problem
 
 Clock = Callable[[], datetime]
 

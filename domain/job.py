@@ -9,12 +9,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.chain import GENESIS, canonical_record, event_hash
-from domain.document import Document, format_time, merge
-from domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
-from domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
-from domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
-from domain.values import JobMetadata, WriteMask, job_id_problem, masked_job_data_fields
+from jobstore.domain.chain import GENESIS, canonical_record, event_hash
+from jobstore.domain.document import Document, format_time, merge
+from jobstore.domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
+from jobstore.domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
+from jobstore.domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
+from jobstore.domain.values import JobMetadata, WriteMask, job_id_problem, masked_job_data_fields
 
 
 @dataclass(frozen=True)

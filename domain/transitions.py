@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from domain.enums import JobStatus
+from jobstore.domain.enums import JobStatus
 
 
 class Route(StrEnum):

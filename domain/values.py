@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
+from jobstore.domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
 
 MAX_TEXT = 4096
 MAX_ITEMS = 10_000

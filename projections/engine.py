@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from domain.enums import JobView
-from projections.render import VIEWS
-from projections.rows import LoggedEvent, ViewRow, fold, shown_in, streams_to_read
+from jobstore.domain.enums import JobView
+from jobstore.projections.render import VIEWS
+from jobstore.projections.rows import LoggedEvent, ViewRow, fold, shown_in, streams_to_read
 
 log = logging.getLogger("jobstore.projections")
 Progress = Callable[[int, int], None]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.document import Document, parse_time
-from domain.enums import JobStatus, JobView, TestTaskStatus
-from domain.transitions import TERMINAL
+from jobstore.domain.document import Document, parse_time
+from jobstore.domain.enums import JobStatus, JobView, TestTaskStatus
+from jobstore.domain.transitions import TERMINAL
 
 VIEWS: tuple[JobView, JobView] = (JobView.BASIC, JobView.FULL)
 PROGRESS_KINDS = ("stress", "continuousInc")

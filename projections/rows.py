@@ -4,14 +4,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from domain.document import Document, merge_into, owned_copy
-from domain.enums import JobView
-from projections.render import agent_id, project_id, view_document
+from jobstore.domain.document import Document, merge_into, owned_copy
+from jobstore.domain.enums import JobView
+from jobstore.projections.render import agent_id, project_id, view_document
 
 
 class LoggedEvent(NamedTuple):  # a tuple, not a dataclass: catch-up decodes hundreds of thousands of these
     """One event of the global log, decoded: where it stands, which job stream, and the data it changes (some of
-    whose jobData fields may still be encoded, see projections.decode)."""
+    whose jobData fields may still be encoded, see jobstore.adapters.storage.codec)."""
 
     position: int
     stream_id: str

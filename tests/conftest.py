@@ -14,14 +14,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adapters.runtime import Services, open_services
-from adapters.settings import Settings
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
 
 BACKENDS = ("sqlite", "postgres")
 ROOT = Path(__file__).resolve().parents[1]
-# The `jobstore` processes that tests start run the code in this checkout, even when the copy installed in the
-# virtualenv is older (pytest run by hand after a change; `bash tests/run` installs anew each time).
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 SOAK = os.environ.get("JOBSTORE_SOAK") == "1"  # `bash bench/run --soak` runs the fault tests longer
 
 

@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from domain.enums import JobStatus
-from domain.transitions import TERMINAL, Route, route
+from jobstore.domain.enums import JobStatus
+from jobstore.domain.transitions import TERMINAL, Route, route
 
 STATUSES = ["JOB_STATUS_PENDING", "JOB_STATUS_RUNNING", "JOB_STATUS_RECONCILING", "JOB_STATUS_SUCCEEDED",
             "JOB_STATUS_FAILED", "JOB_STATUS_REQUESTED"]

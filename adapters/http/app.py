@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
-from adapters.http import audit, jobs
-from adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
-from adapters.http.middleware import RequestBookkeeping
-from adapters.observability import Metrics, readiness
-from adapters.runtime import Services
+from jobstore.adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
+from jobstore.adapters.http import audit, jobs
+from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
+from jobstore.adapters.http.middleware import RequestBookkeeping
+from jobstore.adapters.observability import Metrics, readiness
+from jobstore.adapters.runtime import Services
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from adapters.audit import EVENT_TYPES, MAX_FEED
-from adapters.http.common import (
+from jobstore.adapters.audit import MAX_FEED
+from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     MAX_POSITION,
     Auditor,
@@ -14,6 +14,7 @@ from adapters.http.common import (
     services_of,
     success,
 )
+from jobstore.adapters.storage.codec import EVENT_CLASSES
 
 router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
 EVENTS = ({"type": "array", "items": {
@@ -21,7 +22,7 @@ EVENTS = ({"type": "array", "items": {
     "required": ["position", "jobId", "version", "type", "recordedAt", "actor", "requestId", "data", "hash",
                  "prevHash"],
     "properties": {"position": {"type": "integer"}, "jobId": {"type": "string"}, "version": {"type": "integer"},
-                   "type": {"type": "string", "enum": sorted(EVENT_TYPES)},
+                   "type": {"type": "string", "enum": sorted(EVENT_CLASSES)},
                    "recordedAt": {"type": "string", "format": "date-time"},
                    "actor": {"type": "object", "required": ["name", "role"],
                              "properties": {"name": {"type": "string"}, "role": {"type": "string"}}},

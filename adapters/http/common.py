@@ -14,13 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from adapters.errors import PermissionDenied, ResourceExhausted, Unauthenticated, message_of, status_of
-from adapters.idempotency import Stored
-from adapters.keys import Permission, Principal
-from adapters.runtime import Services
-from domain.errors import InvalidArgument
-from domain.job import Provenance
-from domain.values import job_id_problem
+from jobstore.adapters.errors import PermissionDenied, ResourceExhausted, Unauthenticated, message_of, status_of
+from jobstore.adapters.idempotency import Stored
+from jobstore.adapters.keys import Permission, Principal
+from jobstore.adapters.runtime import Services
+from jobstore.domain.errors import InvalidArgument
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import job_id_problem
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store

@@ -12,9 +12,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from adapters.errors import DeadlineExceeded, PermissionDenied
-from adapters.http import paging
-from adapters.http.common import (
+from jobstore.adapters.errors import DeadlineExceeded, PermissionDenied
+from jobstore.adapters.http import paging
+from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     JOB_SCHEMA,
     MAX_POSITION,
@@ -30,16 +30,16 @@ from adapters.http.common import (
     services_of,
     success,
 )
-from adapters.http.query import QueryModel, documented, parse_query
-from adapters.keys import Permission, Principal
-from adapters.storage.views import JobFilter, PageKey
-from domain.application import Outcome
-from domain.document import Document
-from domain.enums import JobStatus, JobType, JobView, TerminationReason
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
-from domain.values import JobMetadata, Text, WriteMask
-from projections.render import present, project_id
-from projections.rows import ViewRow
+from jobstore.adapters.http.query import QueryModel, documented, parse_query
+from jobstore.adapters.keys import Permission, Principal
+from jobstore.adapters.storage.views import JobFilter, PageKey
+from jobstore.domain.application import Outcome
+from jobstore.domain.document import Document
+from jobstore.domain.enums import JobStatus, JobType, JobView, TerminationReason
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
+from jobstore.domain.values import JobMetadata, Text, WriteMask
+from jobstore.projections.render import present, project_id
+from jobstore.projections.rows import ViewRow
 
 router = APIRouter(responses=ERROR_RESPONSES)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.common import error_response
-from adapters.observability import Metrics, log_request
-from domain.errors import InvalidArgument
+from jobstore.adapters.http.common import error_response
+from jobstore.adapters.observability import Metrics, log_request
+from jobstore.domain.errors import InvalidArgument
 
 log = logging.getLogger("jobstore.http")
 MAX_REQUEST_ID = 256

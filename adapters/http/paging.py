@@ -8,8 +8,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from adapters.storage.views import JobFilter, PageKey
-from domain.errors import InvalidArgument
+from jobstore.adapters.storage.views import JobFilter, PageKey
+from jobstore.domain.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500

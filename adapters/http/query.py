@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http.common import describe
+from jobstore.adapters.http.common import describe
 
 Q = TypeVar("Q", bound=BaseModel)
 

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from adapters.storage.database import Database
+from jobstore.adapters.storage.codec import RECORDED_AT_PATH
+from jobstore.adapters.storage.database import Database
 
 
 def _bytes(state: bytes | memoryview | str) -> bytes:
@@ -16,8 +17,8 @@ def _bytes(state: bytes | memoryview | str) -> bytes:
 
 
 # When an event was recorded, read inside the database without decoding the whole event.
-_RECORDED_AT = {"sqlite": "json_extract(CAST(state AS TEXT), '$.timestamp._data_')",
-                "postgres": "convert_from(state, 'UTF8')::jsonb #>> '{timestamp,_data_}'"}
+_RECORDED_AT = {"sqlite": f"json_extract(CAST(state AS TEXT), '$.{'.'.join(RECORDED_AT_PATH)}')",
+                "postgres": f"convert_from(state, 'UTF8')::jsonb #>> '{{{','.join(RECORDED_AT_PATH)}}}'"}
 
 
 @dataclass(frozen=True)

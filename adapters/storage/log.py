@@ -5,13 +5,13 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from adapters.storage.events import EventTable
-from projections.decode import decode
-from projections.rows import LoggedEvent
+from jobstore.adapters.storage.codec import decode_for_views
+from jobstore.adapters.storage.events import EventTable
+from jobstore.projections.rows import LoggedEvent
 
 
 class EventStoreLog:
-    """Reads the events table directly (plain tuples, no domain objects); decoding is projections.decode.
+    """Reads the events table directly (plain tuples, no domain objects), decoded by the storage codec.
 
     On PostgreSQL the event store inserts under a table lock, so positions are assigned in commit order and
     reading "after position P" never skips an event that commits later.
@@ -39,7 +39,7 @@ class EventStoreLog:
         return events
 
     def _read(self, after: int, limit: int) -> list[LoggedEvent]:
-        return [decode(*row) for row in self.events.after(after, limit)]
+        return [decode_for_views(*row) for row in self.events.after(after, limit)]
 
     def head(self) -> int:
         return self.events.head()

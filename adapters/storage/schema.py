@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from adapters.storage.database import Cursor, Database
-from domain.enums import JobView
+from jobstore.adapters.storage.database import Cursor, Database
+from jobstore.domain.enums import JobView
 
 DEFAULT_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
 SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes on PostgreSQL

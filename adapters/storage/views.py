@@ -18,12 +18,12 @@ import orjson
 import psycopg
 from anyio import to_thread
 
-from adapters.storage.coalesce import Coalescer
-from adapters.storage.database import AsyncReads, Database
-from adapters.storage.schema import create_view_table
-from domain.enums import JobView
-from projections.render import stored_view
-from projections.rows import ViewRow
+from jobstore.adapters.storage.coalesce import Coalescer
+from jobstore.adapters.storage.database import AsyncReads, Database
+from jobstore.adapters.storage.schema import create_view_table
+from jobstore.domain.enums import JobView
+from jobstore.projections.render import stored_view
+from jobstore.projections.rows import ViewRow
 
 COLUMNS = ViewRow._fields  # the table's columns are the row's fields, in order
 _SELECT = ", ".join(COLUMNS)

@@ -54,8 +54,10 @@ def upsert(server: Server, key: str, job: dict[str, Any], mask: dict[str, Any] |
 
 class Server:
     def __init__(self, home: Path, database_url: str | None = None, schema: str | None = None,
-                 serve_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> None:
+                 serve_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None,
+                 executable: str = JOBSTORE) -> None:
         self.home = home
+        self.executable = executable
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -71,7 +73,7 @@ class Server:
         self.log_path = home / "serve.log"
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([JOBSTORE, *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+        return subprocess.run([self.executable, *args], capture_output=True, text=True, env=self.env, timeout=timeout,
                               cwd=self.home)
 
     def key(self, role: str, name: str | None = None) -> str:
@@ -97,7 +99,7 @@ class Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "serve.log"
         log = open(self.log_path, "w")  # noqa: SIM115 - the server process writes to it until stop()
-        self.process = subprocess.Popen([JOBSTORE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        self.process = subprocess.Popen([self.executable, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                          *self.serve_args],
                                         env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
                                         text=True)

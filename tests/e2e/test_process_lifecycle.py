@@ -1,7 +1,6 @@
 """The server process: it binds to loopback unless told otherwise, and on SIGTERM lets in-flight requests finish."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -15,8 +14,7 @@ from tests.e2e.server import JOBSTORE, Reply, Server, free_port
 
 def test_serve_binds_to_loopback_unless_told_otherwise(tmp_path: Path) -> None:
     port = free_port()
-    env = {"PATH": str(Path(JOBSTORE).parent) + ":/usr/bin:/bin", "JOBSTORE_HOME": str(tmp_path),
-           "PYTHONPATH": os.environ["PYTHONPATH"]}
+    env = {"PATH": str(Path(JOBSTORE).parent) + ":/usr/bin:/bin", "JOBSTORE_HOME": str(tmp_path)}
     process = subprocess.Popen([JOBSTORE, "serve", "--port", str(port)], env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

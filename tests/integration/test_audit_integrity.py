@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from adapters.runtime import Services, open_services
-from adapters.settings import Settings
-from domain.enums import JobView, TerminationReason
-from domain.job import Job, Provenance, stream_id
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
+from jobstore.domain.enums import JobView, TerminationReason
+from jobstore.domain.job import Job, Provenance, stream_id
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 BY = Provenance("auditor-test", "writer", "req")

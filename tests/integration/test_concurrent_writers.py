@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from adapters.runtime import Services, open_services
-from adapters.settings import Settings
-from domain.errors import ConcurrentUpdateConflict
-from domain.job import Job, Provenance, stream_id
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
+from jobstore.domain.errors import ConcurrentUpdateConflict
+from jobstore.domain.job import Job, Provenance, stream_id
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 CREATOR = Provenance("creator", "writer", "create")

@@ -5,11 +5,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from adapters.runtime import open_services
-from adapters.settings import Settings
-from domain.enums import JobView
-from domain.job import Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
+from jobstore.domain.enums import JobView
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import drop_schema, postgres_setting, postgres_url, unique
 
 

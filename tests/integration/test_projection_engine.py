@@ -5,16 +5,16 @@ import threading
 
 import pytest
 
-from adapters.runtime import Services, open_services
-from adapters.settings import Settings
-from adapters.storage.views import JobFilter
-from domain.document import Document, merge
-from domain.enums import JobView
-from domain.job import Provenance, stream_id
-from domain.values import JobMetadata, WriteMask
-from projections.engine import ProjectionEngine
-from projections.render import VIEWS, view_document
-from projections.rows import LoggedEvent, ViewRow, fold
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.views import JobFilter
+from jobstore.domain.document import Document, merge
+from jobstore.domain.enums import JobView
+from jobstore.domain.job import Provenance, stream_id
+from jobstore.domain.values import JobMetadata, WriteMask
+from jobstore.projections.engine import ProjectionEngine
+from jobstore.projections.render import VIEWS, view_document
+from jobstore.projections.rows import LoggedEvent, ViewRow, fold
 from tests.conftest import unique
 
 BY = Provenance("tester", "writer", "t")
@@ -92,7 +92,7 @@ def test_a_batch_that_fails_midway_writes_neither_rows_nor_position(services: Se
         rows = real_fold(view, events, current)
         return [*rows, rows[0]._replace(stream_id=None)]  # type: ignore[arg-type]
 
-    monkeypatch.setattr("projections.engine.fold", fold_then_crash)
+    monkeypatch.setattr("jobstore.projections.engine.fold", fold_then_crash)
     with pytest.raises(Exception, match=r"(?i)null|constraint"):
         services.engine.step([JobView.BASIC])
     assert services.views.position(JobView.BASIC) == 0

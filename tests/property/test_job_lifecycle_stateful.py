@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from adapters.runtime import Services
-from domain.document import Document, merge
-from domain.enums import JobStatus, JobType, JobView, TerminationReason
-from domain.errors import FailedPrecondition, InvalidArgument, JobStoreError
-from domain.job import Provenance, stream_id
-from domain.values import JobMetadata, WriteMask
-from projections.render import present, view_document
+from jobstore.adapters.runtime import Services
+from jobstore.domain.document import Document, merge
+from jobstore.domain.enums import JobStatus, JobType, JobView, TerminationReason
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobStoreError
+from jobstore.domain.job import Provenance, stream_id
+from jobstore.domain.values import JobMetadata, WriteMask
+from jobstore.projections.render import present, view_document
 
 R, P, RUN, REC = "REQUESTED", "PENDING", "RUNNING", "RECONCILING"
 SUC, FAIL, CAN = "SUCCEEDED", "FAILED", "CANCELLED"

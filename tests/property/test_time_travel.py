@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.runtime import Services
-from domain.document import Document, merge
-from domain.enums import JobStatus, TerminationReason
-from domain.errors import JobNotFound, JobStoreError, OutOfRange
-from domain.job import Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services
+from jobstore.domain.document import Document, merge
+from jobstore.domain.enums import JobStatus, TerminationReason
+from jobstore.domain.errors import JobNotFound, JobStoreError, OutOfRange
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 BY = Provenance("time-traveller", "writer", "tt")

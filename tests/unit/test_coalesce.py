@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.storage.coalesce import MAX_KEYS_PER_QUERY, Coalescer
+from jobstore.adapters.storage.coalesce import MAX_KEYS_PER_QUERY, Coalescer
 
 
 class Table:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from adapters.runtime import Services
-from domain.enums import TerminationReason
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
-from domain.job import Job, Provenance, stream_id
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services
+from jobstore.domain.enums import TerminationReason
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from jobstore.domain.job import Job, Provenance, stream_id
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 WHO = Provenance(actor="command-tests", role="writer", request_id="req-commands")

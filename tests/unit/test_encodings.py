@@ -14,12 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
-from adapters.http.common import JSONResponse
-from domain.application import Jobs
-from domain.chain import canonical_bytes, canonical_record
-from domain.job import Job, Provenance
-from domain.transcoder import EventTranscoder
-from domain.values import JobMetadata, WriteMask, job_id_problem
+from jobstore.adapters.http.common import JSONResponse
+from jobstore.domain.application import Jobs
+from jobstore.domain.chain import canonical_bytes, canonical_record
+from jobstore.domain.job import Job, Provenance
+from jobstore.domain.transcoder import EventTranscoder
+from jobstore.domain.values import JobMetadata, WriteMask, job_id_problem
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]))  # lone surrogates are refused at the API
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | TEXT,

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from domain.enums import JobView
-from projections.engine import ProjectionEngine
-from projections.render import VIEWS
-from projections.rows import LoggedEvent, ViewRow, fold, shown_in
+from jobstore.domain.enums import JobView
+from jobstore.projections.engine import ProjectionEngine
+from jobstore.projections.render import VIEWS
+from jobstore.projections.rows import LoggedEvent, ViewRow, fold, shown_in
 
 
 def interleaved_log(jobs: int, updates: int) -> list[LoggedEvent]:

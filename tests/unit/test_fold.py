@@ -7,9 +7,9 @@ import copy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.document import merge, merge_into, owned_copy
-from domain.enums import JobView
-from projections.rows import LoggedEvent, fold, row_for
+from jobstore.domain.document import merge, merge_into, owned_copy
+from jobstore.domain.enums import JobView
+from jobstore.projections.rows import LoggedEvent, fold, row_for
 
 kinds = st.sampled_from(["stress", "fileScan", "continuousInc"])
 fields = st.dictionaries(st.sampled_from(["projectId", "progress", "modelId"]),

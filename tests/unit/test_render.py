@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.enums import JobView
-from projections.render import present, view_document
+from jobstore.domain.enums import JobView
+from jobstore.projections.render import present, view_document
 
 NOW = datetime(2026, 11, 27, 18, 10, 5, 123456, tzinfo=UTC)
 BASIC_VIEWS = [JobView.BASIC, JobView.UNSPECIFIED]  # UNSPECIFIED means BASIC

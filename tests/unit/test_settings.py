@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.settings import Settings, SettingsError
+from jobstore.adapters.settings import Settings, SettingsError
 
 
 def parts(url: str) -> dict[str, str]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from adapters.runtime import Services
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
-from domain.job import Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 # The contract's table, cell for cell; the last row of the contract ("SUCCEEDED, FAILED, CANCELLED") is spelled

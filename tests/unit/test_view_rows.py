@@ -4,9 +4,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.enums import JobView
-from projections.render import view_document
-from projections.rows import row_for, shown_in
+from jobstore.domain.enums import JobView
+from jobstore.projections.render import view_document
+from jobstore.projections.rows import row_for, shown_in
 
 ids = st.fixed_dictionaries({"uuid": st.text(min_size=1, max_size=8)})
 progress = st.fixed_dictionaries({"testRun": st.fixed_dictionaries({"testRunId": st.text(max_size=4)})})

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from adapters.runtime import Services
-from domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
-from domain.job import Provenance
-from domain.values import JobMetadata, WriteMask
+from jobstore.adapters.runtime import Services
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
+from jobstore.domain.job import Provenance
+from jobstore.domain.values import JobMetadata, WriteMask
 from tests.conftest import unique
 
 WHO = Provenance(actor="mask-tests", role="writer", request_id="req-masks")
@@ -488,7 +488,7 @@ def test_output_only_fields_sent_to_an_existing_job_are_ignored(services: Servic
 def test_a_time_that_leaves_the_calendar_when_converted_to_utc_is_invalid_argument_not_a_crash() -> None:
     import pydantic
 
-    from domain.values import JobMetadata as Metadata
+    from jobstore.domain.values import JobMetadata as Metadata
 
     with pytest.raises(pydantic.ValidationError, match="out of range"):
         Metadata.model_validate({"jobId": "j", "startTime": "0001-01-01T00:00:00.0+01:00"})

@@ -1,0 +1,82 @@
+"""The stored event format, known here and nowhere else: which topics name job events (today's and those that
+earlier versions wrote), how the event store's JSON wraps values (`{"_type_": ..., "_data_": ...}`), and where
+a field sits in a stored event. Projections and audit receive events decoded by this module.
+
+Decoding for the views reads straight from the stored JSON, without building domain objects. The views never
+look inside most of a job's `jobData` fields (a stress test's progress is most of an event): those stay
+encoded, as `msgspec.Raw` slices of the stored JSON, and the view store writes them out as they came. Only the
+fields a view column is derived from are decoded.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from eventsourcing.utils import get_topic, register_topic
+
+from jobstore.domain.job import Job
+from jobstore.projections.rows import LoggedEvent
+
+# Up to 8244eee the packages were installed as top-level `domain`, `projections` and `adapters`, so events and
+# snapshots stored by those versions name the aggregate `domain.job:Job`. Registered, that topic (and every
+# `domain.job:Job.<Event>`) resolves to today's class.
+LEGACY_JOB_TOPIC = "domain.job:Job"
+register_topic(LEGACY_JOB_TOPIC, Job)
+JOB_TOPIC = get_topic(Job)
+EVENT_CLASSES: dict[str, type[Job.Event]] = {cls.__name__: cls for cls in (
+    Job.Created, Job.Upserted, Job.Failed, Job.CancellationRequested, Job.CancellationFinalized)}
+_EVENT_TYPE_OF_TOPIC = {f"{aggregate}.{name}": name for aggregate in (JOB_TOPIC, LEGACY_JOB_TOPIC)
+                        for name in EVENT_CLASSES}
+
+# Where the time an event was recorded sits in its stored JSON: the library wraps datetimes.
+RECORDED_AT_PATH = ("timestamp", "_data_")
+COLUMN_FIELDS = ("projectId",)  # the jobData fields a column is derived from (projections.render.project_id)
+
+
+class UnknownEvent(Exception):
+    """The log holds an event that is not a job event this version of jobstore knows, or cannot read."""
+
+
+def event_type(topic: str, position: int) -> str:
+    """The job event's type (`Created`, `Upserted`, ...) that a stored topic names."""
+    name = _EVENT_TYPE_OF_TOPIC.get(topic)
+    if name is None:
+        raise UnknownEvent(f"event at position {position} has topic {topic!r}, not a job event")
+    return name
+
+
+class _Timestamp(msgspec.Struct):
+    iso: str = msgspec.field(name=RECORDED_AT_PATH[1])
+
+
+class _ViewedEvent(msgspec.Struct):
+    """What the views read of a stored job event. The other fields (the hash chain, who wrote it) are about half
+    of each event; the decoder steps over them without building them."""
+
+    timestamp: _Timestamp
+    data: dict[str, msgspec.Raw]
+
+
+_event = msgspec.json.Decoder(_ViewedEvent)
+_job_data = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]])
+_value = msgspec.json.Decoder()
+
+
+def decode_for_views(position: int, stream_id: str, version: int, topic: str, state: bytes) -> LoggedEvent:
+    kind = event_type(topic, position)
+    try:
+        event = _event.decode(state)
+        data = {key: _decode_job_data(value) if key == "jobData" else _value.decode(value)
+                for key, value in event.data.items()}
+    except msgspec.DecodeError as error:  # ValidationError is one too
+        raise UnknownEvent(f"event at position {position} ({topic}) cannot be read as a job event: {error}") from None
+    return LoggedEvent(position, stream_id, version, kind, data, event.timestamp.iso)
+
+
+def _decode_job_data(encoded: msgspec.Raw) -> dict[str, dict[str, Any]]:
+    job_data = _job_data.decode(encoded)
+    for fields in job_data.values():
+        for name in COLUMN_FIELDS:
+            if name in fields:
+                fields[name] = _value.decode(fields[name])
+    return job_data
