@@ -10,12 +10,12 @@ from typing import IO, Any
 
 from eventsourcing.persistence import StoredEvent
 
-from jobstore.adapters.storage.codec import EVENT_CLASSES, JOB_TOPIC
+from jobstore.adapters.storage.codec import job_event, rebuilt_event, stored_event
 from jobstore.adapters.storage.events import EventTable
 from jobstore.adapters.storage.views import SqlViewStore
 from jobstore.domain.application import Jobs
-from jobstore.domain.chain import GENESIS, event_hash
-from jobstore.domain.document import Document, format_time, merge, parse_time
+from jobstore.domain.chain import ChainFollower, Problem, chain_problems
+from jobstore.domain.document import JobDocument, format_time, merge, parse_time
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
 from jobstore.domain.job import Job, stream_id
@@ -40,40 +40,8 @@ class RecordedEvent:
                 "hash": e.hash, "prevHash": e.prev_hash}
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Something verification found wrong: which job, which event (if one), what differs."""
-
-    job_id: str
-    version: int | None
-    what: str
-
-    def __str__(self) -> str:
-        where = f"job {self.job_id!r}" + (f" version {self.version}" if self.version is not None else "")
-        return f"{where}: {self.what}"
-
-
 class ImportRefused(JobStoreError):
     pass
-
-
-def chain_problems(job_id: str, events: Iterable[Job.Event]) -> list[Problem]:
-    """Recompute a job's chain: every hash over its content, every prevHash linking to the event before."""
-    problems: list[Problem] = []
-    previous, expected_version = GENESIS, 1
-    for event in events:
-        version = event.originator_version
-        if version != expected_version:
-            problems.append(Problem(job_id, version, f"expected version {expected_version}: events are missing"))
-        if event.prev_hash != previous:
-            problems.append(Problem(job_id, version, f"prevHash {event.prev_hash[:12]}… does not link to the "
-                                                     f"hash {previous[:12]}… of the event before"))
-        recomputed = event_hash(event.canonical())
-        if recomputed != event.hash:
-            problems.append(Problem(job_id, version, f"content does not match its hash: stored "
-                                                     f"{event.hash[:12]}…, recomputed {recomputed[:12]}…"))
-        previous, expected_version = event.hash, version + 1
-    return problems
 
 
 class Audit:
@@ -83,9 +51,7 @@ class Audit:
         self.views = views
 
     def _decode(self, stored: StoredEvent) -> Job.Event:
-        event = self.jobs.mapper.to_domain_event(stored)
-        assert isinstance(event, Job.Event), f"not a job event: {stored.topic}"
-        return event
+        return job_event(self.jobs.mapper, stored)
 
     # --- history and feed
 
@@ -107,7 +73,7 @@ class Audit:
 
     # --- time travel (rebuilt from the log, never from the views)
 
-    def at_version(self, job_id: str, version: int) -> tuple[Document, datetime]:
+    def at_version(self, job_id: str, version: int) -> tuple[JobDocument, datetime]:
         if version < 1:
             raise InvalidArgument("version", f"must be 1 or more (got {version})")
         last = self.events.last_version(stream_id(job_id))
@@ -118,7 +84,7 @@ class Audit:
         job = self.jobs.job(job_id, version=version)
         return job.document, job.modified_on
 
-    def as_of(self, job_id: str, moment: datetime) -> tuple[Document, datetime]:
+    def as_of(self, job_id: str, moment: datetime) -> tuple[JobDocument, datetime]:
         """The job as it was at `moment`: the last event recorded at or before it, found by binary search."""
         version = self.events.version_at(stream_id(job_id), moment)
         if version is None:
@@ -166,8 +132,8 @@ class Audit:
                                 f"the stored event cannot be decoded ({error})")]
         if not events:
             return [Problem(job_id, None, "no events in the log")]
-        problems = chain_problems(job_id, events)
-        document: Document = {}
+        problems = chain_problems(events)
+        document: JobDocument = {}
         for event in events:
             document = merge(document, event.data)
         last_position, last_version = stream[-1].position, events[-1].originator_version
@@ -214,16 +180,12 @@ class Audit:
         if self.events.count():
             raise ImportRefused("the store already holds events: import only into an empty store "
                                 "(a new JOBSTORE_HOME, or an empty PostgreSQL database or schema)")
-        heads: dict[str, tuple[int, str]] = {}
+        chains = ChainFollower()
         for number, event in self._parse(source()):
-            last_version, last_hash = heads.get(event.job_id, (0, GENESIS))
-            if event.originator_version != last_version + 1 or event.prev_hash != last_hash:
-                raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version} does "
-                                    "not follow the chain before it (missing, reordered or altered events)")
-            if event_hash(event.canonical()) != event.hash:
-                raise ImportRefused(f"line {number}: job {event.job_id!r} version {event.originator_version}: "
-                                    "its content does not match its hash")
-            heads[event.job_id] = (event.originator_version, event.hash)
+            problems = chains.follow(event)
+            if problems:
+                raise ImportRefused(f"line {number}: {problems[0]}: the export does not follow the chain before it "
+                                    "(missing, reordered or altered events)")
         pending: list[Job.Event] = []
         count = 0
         for _number, event in self._parse(source()):
@@ -239,7 +201,7 @@ class Audit:
 
     def _insert(self, events: list[Job.Event]) -> int:
         if events:
-            self.jobs.recorder.insert_events([self.jobs.mapper.to_stored_event(e) for e in events])
+            self.jobs.recorder.insert_events([stored_event(self.jobs.mapper, e) for e in events])
         written = len(events)
         events.clear()
         return written
@@ -251,15 +213,12 @@ class Audit:
                 continue
             try:
                 record = json.loads(line, parse_float=_no_fraction, parse_constant=_no_fraction)
-                event_class = EVENT_CLASSES[record["type"]]
-                fields: dict[str, Any] = {
-                    "originator_id": stream_id(record["jobId"]), "originator_version": int(record["version"]),
-                    "timestamp": parse_time(record["recordedAt"]), "job_id": record["jobId"],
-                    "data": record["data"], "actor": record["actor"]["name"], "role": record["actor"]["role"],
-                    "request_id": record["requestId"], "prev_hash": record["prevHash"], "hash": record["hash"]}
-                if event_class is Job.Created:
-                    fields["originator_topic"] = JOB_TOPIC
-                yield number, event_class(**fields)
+                yield number, rebuilt_event(
+                    record["type"], originator_id=stream_id(record["jobId"]),
+                    originator_version=int(record["version"]), timestamp=parse_time(record["recordedAt"]),
+                    job_id=record["jobId"], data=record["data"], actor=record["actor"]["name"],
+                    role=record["actor"]["role"], request_id=record["requestId"], prev_hash=record["prevHash"],
+                    hash=record["hash"])
             except (ValueError, KeyError, TypeError) as error:
                 raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None
 

@@ -15,6 +15,7 @@ from jobstore.adapters.keys import KeyStore, service_secret
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
 from jobstore.adapters.storage.events import EventTable
+from jobstore.adapters.storage.library import StoredJobs
 from jobstore.adapters.storage.log import EventStoreLog
 from jobstore.adapters.storage.schema import create_schema, schema_lock
 from jobstore.adapters.storage.views import SqlViewStore
@@ -105,7 +106,7 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     with schema_lock(settings.postgres()) if settings.database_url else contextlib.nullcontext():
         if settings.database_url:
             _ensure_postgres_schema(settings)
-        jobs = Jobs(env=settings.event_store_env(), clock=clock)  # creates the event store's tables
+        jobs = StoredJobs(env=settings.event_store_env(), clock=clock)  # creates the event store's tables
         create_schema(db)
     async_reads = AsyncReads(settings.postgres(), settings.database_schema) if settings.database_url else None
     views = SqlViewStore(db, async_reads=async_reads)

@@ -36,10 +36,6 @@ class Settings:
         return settings
 
     @property
-    def backend(self) -> str:
-        return "postgres" if self.database_url else "sqlite"
-
-    @property
     def sqlite_path(self) -> Path:
         return self.home / "jobstore.sqlite3"
 
@@ -67,13 +63,14 @@ class Settings:
         """Settings for the eventsourcing library's persistence module."""
         # Recently written jobs stay in memory; a command on one decides without reading it back (see
         # Jobs._command for why a stale copy cannot cause a wrong answer).
-        cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
+        cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n",
+                 "TRANSCODER_TOPIC": "jobstore.adapters.storage.library:EventTranscoder"}
         if not self.database_url:
             return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path),
                     "SQLITE_LOCK_TIMEOUT": "30"}
         pg = self.postgres()
         return {**cache,
-            "PERSISTENCE_MODULE": "jobstore.adapters.storage.postgres_store",
+            "PERSISTENCE_MODULE": "jobstore.adapters.storage.library:PostgresFactory",
             "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
             "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
             "POSTGRES_SCHEMA": self.database_schema, "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",

@@ -10,6 +10,7 @@ from bench.harness import Figure, serving
 from bench.writes import BY, lifecycle
 from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
+from tests.conftest import upsert_request
 
 
 def wrk(url: str, key: str, seconds: int, connections: int = 16) -> float:
@@ -29,7 +30,7 @@ def run(settings: Settings, seconds: int) -> list[Figure]:
     services = open_services(settings)
     try:
         for job, mask in lifecycle("read-me"):
-            services.jobs.upsert(job, mask, BY)
+            services.jobs.upsert(upsert_request(job, mask), BY)
         services.engine.catch_up()
     finally:
         services.close()

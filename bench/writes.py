@@ -15,6 +15,7 @@ from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.job import Job, Provenance
 from jobstore.domain.values import JobMetadata, WriteMask
+from tests.conftest import upsert_request
 
 BY = Provenance("bench", "writer", "bench")
 STATUS = WriteMask(status=True)
@@ -49,7 +50,7 @@ class ServiceWriter:
         started = time.perf_counter()
         for plan in plans:
             for job, mask in plan:
-                self.services.jobs.upsert(job, mask, BY)
+                self.services.jobs.upsert(upsert_request(job, mask), BY)
         return jobs * COMMANDS_PER_JOB, time.perf_counter() - started
 
     def close(self) -> None:
@@ -63,9 +64,8 @@ def library_insert_alone(settings: Settings, jobs: int) -> float:
     try:
         stored = []
         for n in range(jobs * COMMANDS_PER_JOB):
-            job = Job.create(JobMetadata.model_validate({"jobId": f"lib-{uuid.uuid4().hex[:10]}-{n}",
-                                                         "jobType": "JOB_TYPE_IMAGE_BUILDER"}), WriteMask(),
-                             datetime.now(UTC), BY)
+            job = Job.create(upsert_request({"jobId": f"lib-{uuid.uuid4().hex[:10]}-{n}",
+                                                         "jobType": "JOB_TYPE_IMAGE_BUILDER"}), datetime.now(UTC), BY)
             stored.extend(services.jobs.mapper.to_stored_event(e) for e in job.collect_events())
         started = time.perf_counter()
         for event in stored:

@@ -17,7 +17,9 @@ writes (tests/unit/test_encodings.py checks it), in an eighth of the time.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import msgspec
 
@@ -25,8 +27,37 @@ GENESIS = "0" * 64
 _CANONICAL = msgspec.json.Encoder(order="sorted")
 
 
+class ChainedEvent(Protocol):
+    @property
+    def job_id(self) -> str: ...
+
+    @property
+    def originator_version(self) -> int: ...
+
+    @property
+    def prev_hash(self) -> str: ...
+
+    @property
+    def hash(self) -> str: ...
+
+    def canonical(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something verification found wrong: which job, which event (if one), what differs."""
+
+    job_id: str
+    version: int | None
+    what: str
+
+    def __str__(self) -> str:
+        where = f"job {self.job_id!r}" + (f" version {self.version}" if self.version is not None else "")
+        return f"{where}: {self.what}"
+
+
 def canonical_record(*, job_id: str, version: int, event_type: str, recorded_at: str, actor: str, role: str,
-                     request_id: str, data: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+                     request_id: str, data: Mapping[str, object], prev_hash: str) -> dict[str, Any]:
     return {"jobId": job_id, "version": version, "type": event_type, "recordedAt": recorded_at,
             "actor": {"name": actor, "role": role}, "requestId": request_id, "data": data, "prevHash": prev_hash}
 
@@ -37,3 +68,33 @@ def canonical_bytes(record: dict[str, Any]) -> bytes:
 
 def event_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+class ChainFollower:
+    """Follows jobs' hash chains event by event, in any interleaving of jobs: each job's next event must be its
+    next version, link to the hash of the event before it, and hash to the hash it carries."""
+
+    def __init__(self) -> None:
+        self._heads: dict[str, tuple[int, str]] = {}
+
+    def follow(self, event: ChainedEvent) -> list[Problem]:
+        job_id, version = event.job_id, event.originator_version
+        last_version, last_hash = self._heads.get(job_id, (0, GENESIS))
+        problems: list[Problem] = []
+        if version != last_version + 1:
+            problems.append(Problem(job_id, version, f"expected version {last_version + 1}: events are missing"))
+        if event.prev_hash != last_hash:
+            problems.append(Problem(job_id, version, f"prevHash {event.prev_hash[:12]}… does not link to the "
+                                                     f"hash {last_hash[:12]}… of the event before"))
+        recomputed = event_hash(event.canonical())
+        if recomputed != event.hash:
+            problems.append(Problem(job_id, version, f"content does not match its hash: stored "
+                                                     f"{event.hash[:12]}…, recomputed {recomputed[:12]}…"))
+        self._heads[job_id] = (version, event.hash)
+        return problems
+
+
+def chain_problems(events: Iterable[ChainedEvent]) -> list[Problem]:
+    """Recompute chains: every hash over its content, every prevHash linking to the event before."""
+    follower = ChainFollower()
+    return [problem for event in events for problem in follower.follow(event)]

@@ -4,17 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from jobstore.domain.chain import GENESIS, canonical_record, event_hash
-from jobstore.domain.document import Document, format_time, merge
+from jobstore.domain.document import JobChange, JobDocument, format_time, merge
 from jobstore.domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
 from jobstore.domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, check_job_data_kinds
 from jobstore.domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
-from jobstore.domain.values import JobMetadata, WriteMask, job_id_problem, masked_job_data_fields
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Job(Aggregate):
         """Every event: the part of the job it changes (`data`), who asked, and its link in the hash chain."""
 
         job_id: str
-        data: dict[str, Any]
+        data: JobChange
         actor: str
         role: str
         request_id: str
@@ -75,12 +75,8 @@ class Job(Aggregate):
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.document: Document = {}
+        self.document: JobDocument = {}  # the Created event's data fills it
         self.chain_head = GENESIS
-
-    @staticmethod
-    def create_id(job_id: str) -> UUID:
-        return stream_id(job_id)
 
     # --- reading the state
 
@@ -99,41 +95,45 @@ class Job(Aggregate):
     # --- commands
 
     @classmethod
-    def create(cls, job: JobMetadata, mask: WriteMask, at: datetime, by: Provenance) -> Job:
-        """A new job from every field present in `job` (UpsertJob on a job id not seen before)."""
-        assert job.job_id is not None
+    def create(cls, request: UpsertJobRequest, at: datetime, by: Provenance) -> Job:
+        """A new job from every field present in the request's job (UpsertJobRequest on a job id not seen before)."""
+        job = request.job
         if job.job_type is None or job.job_type is JobType.UNSPECIFIED:
             raise InvalidArgument("job.jobType", "is required to create a job and must not be UNSPECIFIED")
-        _check_job_data_kinds(job, mask, job.job_type)
         expected = JOB_DATA_KEY[job.job_type]
         if job.job_data is not None and expected is not None and expected not in job.wire().get("jobData", {}):
             raise InvalidArgument("job.jobData", f"must carry jobData.{expected} for a {job.job_type.value} job "
                                                  "(or leave jobData out)")
         status = _initial_status(job.status)
-        document: Document = {
-            "jobId": job.job_id,
+        document: JobDocument = {
+            "jobId": request.job_id,
             "jobType": job.job_type.value,
             "status": status.value,
             "creationTime": format_time(at),
             "cancellationRequested": False,
         }
         wire = job.wire()
-        for field in ("terminationReason", "agentId", "archivedJobLogs", "jobData"):
-            if field in wire and not (field == "terminationReason" and
-                                      job.termination_reason is TerminationReason.UNSPECIFIED):
-                document[field] = wire[field]
-        link = _link(job.job_id, 1, cls.Created, document, at, by, GENESIS)
-        return cls._create(cls.Created, id=stream_id(job.job_id), timestamp=at, job_id=job.job_id, data=document,
-                           actor=by.actor, role=by.role, request_id=by.request_id, **link)
+        if job.termination_reason not in (None, TerminationReason.UNSPECIFIED):
+            document["terminationReason"] = wire["terminationReason"]
+        if "agentId" in wire:
+            document["agentId"] = wire["agentId"]
+        if "archivedJobLogs" in wire:
+            document["archivedJobLogs"] = wire["archivedJobLogs"]
+        if "jobData" in wire:
+            document["jobData"] = wire["jobData"]
+        link = _link(request.job_id, 1, cls.Created, document, at, by, GENESIS)
+        return cls._create(cls.Created, id=stream_id(request.job_id), timestamp=at, job_id=request.job_id,
+                           data=document, actor=by.actor, role=by.role, request_id=by.request_id, **link)
 
-    def upsert(self, job: JobMetadata, mask: WriteMask, at: datetime, by: Provenance) -> None:
-        """Write the masked fields of `job`; a write that changes nothing triggers nothing."""
+    def upsert(self, request: UpsertJobRequest, at: datetime, by: Provenance) -> None:
+        """Write the masked fields of the request's job; a write that changes nothing triggers nothing."""
+        job, mask = request.job, request.mask
         if job.job_type is not None and job.job_type is not self.job_type:
             raise InvalidArgument("job.jobType", f"a job's type never changes: job {self.job_id!r} is "
                                                  f"{self.job_type.value}, the request says {job.job_type.value}")
-        _check_job_data_kinds(job, mask, self.job_type)
+        check_job_data_kinds(request, self.job_type)
         wire = job.wire()
-        changes: Document = {}
+        changes: dict[str, Any] = {}
         if mask.status and job.status is not None and job.status is not self.status:
             changes.update(self._status_change(job.status, at))
         for bit, field in (("term_reason", "terminationReason"), ("agent_id", "agentId"),
@@ -141,9 +141,10 @@ class Job(Aggregate):
             if getattr(mask, bit) and wire[field] != self.document.get(field):
                 changes[field] = wire[field]
         job_data_changes: dict[str, dict[str, Any]] = {}
-        for kind, field in masked_job_data_fields(mask):
+        stored_data = cast(dict[str, dict[str, Any]], self.document.get("jobData", {}))
+        for kind, field in mask.job_data_fields:
             value = wire["jobData"][kind][field]
-            if value != self.document.get("jobData", {}).get(kind, {}).get(field):
+            if value != stored_data.get(kind, {}).get(field):
                 job_data_changes.setdefault(kind, {})[field] = value
         if job_data_changes:
             changes["jobData"] = job_data_changes
@@ -153,15 +154,16 @@ class Job(Aggregate):
             raise FailedPrecondition(
                 f"job {self.job_id!r} is {self.status.value}, a terminal status: only archivedJobLogs may still "
                 f"change (the request would change {', '.join(sorted(set(changes) - {'archivedJobLogs'}))})")
-        self._trigger(self.Upserted, changes, at, by)
+        self._trigger(self.Upserted, cast(JobChange, changes), at, by)
 
-    def fail(self, reason: TerminationReason, error_msg: str | None, at: datetime, by: Provenance) -> None:
+    def fail(self, request: FailJobRequest, at: datetime, by: Provenance) -> None:
+        reason, error_msg = request.reason, request.error_msg
         if self.status is JobStatus.FAILED and self.document.get("terminationReason") == reason.value \
                 and self.document.get("errorMsg") == error_msg:
             return
         if self.is_terminal:
             raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: it cannot fail")
-        data: Document = {"status": JobStatus.FAILED.value, "terminationReason": reason.value,
+        data: JobChange = {"status": JobStatus.FAILED.value, "terminationReason": reason.value,
                           "completionTime": format_time(at)}
         if error_msg is not None:
             data["errorMsg"] = error_msg
@@ -190,24 +192,24 @@ class Job(Aggregate):
 
     # --- helpers
 
-    def _status_change(self, target: JobStatus, at: datetime) -> Document:
+    def _status_change(self, target: JobStatus, at: datetime) -> JobChange:
         if route(self.status, target) is not Route.DIRECT:
             raise IllegalTransition(f"job {self.job_id!r} cannot move from {self.status.value} to "
                                     f"{target.value} (see the transition table)")
-        change: Document = {"status": target.value}
+        change: JobChange = {"status": target.value}
         if target is JobStatus.RUNNING and "startTime" not in self.document:
             change["startTime"] = format_time(at)
         if target in TERMINAL:
             change["completionTime"] = format_time(at)
         return change
 
-    def _trigger(self, event_class: type[Job.Event], data: Document, at: datetime, by: Provenance) -> None:
+    def _trigger(self, event_class: type[Job.Event], data: JobChange, at: datetime, by: Provenance) -> None:
         link = _link(self.job_id, self.version + 1, event_class, data, at, by, self.chain_head)
         self.trigger_event(event_class, timestamp=at, job_id=self.job_id, data=data, actor=by.actor, role=by.role,
                            request_id=by.request_id, **link)
 
 
-def _link(job_id: str, version: int, event_class: type[Job.Event], data: Document, at: datetime, by: Provenance,
+def _link(job_id: str, version: int, event_class: type[Job.Event], data: JobChange, at: datetime, by: Provenance,
           prev_hash: str) -> dict[str, str]:
     """The hash-chain fields of an event about to be triggered."""
     record = canonical_record(job_id=job_id, version=version, event_type=event_class.__name__,
@@ -227,44 +229,3 @@ def _initial_status(requested: JobStatus | None) -> JobStatus:
 
 
 TRANSITIONS_FROM_NEW = [s for s in JobStatus if route(NEW_JOB, s) is Route.DIRECT]
-
-
-def _check_job_data_kinds(job: JobMetadata, mask: WriteMask, job_type: JobType) -> None:
-    """jobData in the request and in the mask may only name the key that belongs to the job's type."""
-    expected = JOB_DATA_KEY[job_type]
-    carried = list(job.wire().get("jobData", {}))
-    for kind in carried:
-        if kind != expected:
-            raise InvalidArgument(f"job.jobData.{kind}", f"does not match the job's type {job_type.value} "
-                                  + (f"(its data goes in jobData.{expected})" if expected else "(it carries no data)"))
-    for kind, _field in masked_job_data_fields(mask):
-        if kind != expected:
-            raise InvalidArgument(f"writeMask.jobData.{kind}", f"does not match the job's type {job_type.value}")
-
-
-def check_upsert_request(job: JobMetadata, mask: WriteMask) -> None:
-    """The checks an upsert passes before any job is loaded: the request's own validity."""
-    if job.job_id is None:
-        raise InvalidArgument("job.jobId", "is required")
-    problem = job_id_problem(job.job_id)
-    if problem:
-        raise InvalidArgument("job.jobId", problem)
-    if job.status is JobStatus.CANCELLED:
-        raise InvalidArgument("job.status", "JOB_STATUS_CANCELLED is reached only through FinalizeCancellation "
-                                            "(POST /v1/jobs/{jobId}:finalizeCancellation)")
-    wire = job.wire()
-    carried = {
-        "status": job.status not in (None, JobStatus.UNSPECIFIED),
-        "termReason": job.termination_reason not in (None, TerminationReason.UNSPECIFIED),
-        "agentId": "agentId" in wire,
-        "archivedJobLogs": "archivedJobLogs" in wire,
-    }
-    wire_field = {"status": "status", "termReason": "terminationReason", "agentId": "agentId",
-                  "archivedJobLogs": "archivedJobLogs"}
-    for bit, is_set in mask.wire().items():
-        if bit in carried and is_set and not carried[bit]:
-            raise InvalidArgument(f"writeMask.{bit}", f"is set but the request carries no job.{wire_field[bit]}")
-    for kind, field in masked_job_data_fields(mask):
-        if field not in wire.get("jobData", {}).get(kind, {}):
-            raise InvalidArgument(f"writeMask.jobData.{kind}.{field}",
-                                  f"is set but the request carries no job.jobData.{kind}.{field}")

@@ -43,7 +43,3 @@ TERMINAL: Final = frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED})
 def route(from_status: JobStatus | None, to_status: JobStatus) -> Route | None:
     """How `from_status` may move to `to_status`, or None when the table forbids it."""
     return TRANSITIONS[from_status].get(to_status)
-
-
-def is_terminal(status: JobStatus) -> bool:
-    return status in TERMINAL

@@ -1,4 +1,5 @@
-"""Value objects of a job, in the contract's wire shapes (camelCase aliases, enums by name).
+"""Value objects of a job, in the contract's wire shapes (camelCase aliases, enums by name), and the limits and
+typed ids every request is held to, declared here once.
 
 They validate what a writer sends; the job document that events carry is their JSON form.
 """
@@ -7,12 +8,14 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from jobstore.domain.enums import JobStatus, JobType, TerminationReason, TestTaskStatus
+from jobstore.domain.errors import InvalidArgument
 
 MAX_TEXT = 4096
 MAX_ITEMS = 10_000
@@ -31,6 +34,10 @@ def _utc(value: datetime) -> datetime:
 Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
+JobId = NewType("JobId", str)
+"""A job id that passed `job_id_problem`: 1 to 128 characters, none of them '/', whitespace or control."""
+
+
 def job_id_problem(job_id: str) -> str | None:
     """Why `job_id` is not a valid job id, or None when it is."""
     if not 1 <= len(job_id) <= MAX_JOB_ID:
@@ -40,7 +47,27 @@ def job_id_problem(job_id: str) -> str | None:
     for ch in job_id:
         if ch == "/" or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             return f"must not contain '/', whitespace or control characters (found {ch!r})"
+        if unicodedata.category(ch) == "Cs":
+            return f"must be valid Unicode text (found the lone surrogate {ch!r})"
     return None
+
+
+def parse_job_id(text: str, field: str = "jobId") -> JobId:
+    """`text` as a job id; INVALID_ARGUMENT naming `field` when it is not one."""
+    problem = job_id_problem(text)
+    if problem:
+        raise InvalidArgument(field, problem)
+    return JobId(text)
+
+
+def _checked_job_id(text: str) -> JobId:
+    problem = job_id_problem(text)
+    if problem:
+        raise PydanticCustomError("job_id", problem)
+    return JobId(text)
+
+
+JobIdField = Annotated[JobId, AfterValidator(_checked_job_id)]
 
 
 class Wire(BaseModel):
@@ -120,7 +147,7 @@ class JobData(Wire):
 class JobMetadata(Wire):
     """A job as a writer sends it. Output-only fields are accepted and ignored."""
 
-    job_id: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    job_id: JobIdField | None = None
     job_type: JobType | None = None
     status: JobStatus | None = None
     termination_reason: TerminationReason | None = None
@@ -170,7 +197,8 @@ class WriteMask(Wire):
     job_data: JobDataMask | None = None
 
     @cached_property
-    def _job_data_fields(self) -> tuple[tuple[str, str], ...]:
+    def job_data_fields(self) -> tuple[tuple[str, str], ...]:
+        """(jobData key, field) pairs, in wire names, whose mask bit is set."""
         if self.job_data is None:
             return ()
         pairs: list[tuple[str, str]] = []
@@ -181,7 +209,3 @@ class WriteMask(Wire):
             pairs.extend((kind, to_camel(name)) for name, bit in kind_mask if bit)
         return tuple(pairs)
 
-
-def masked_job_data_fields(mask: WriteMask) -> tuple[tuple[str, str], ...]:
-    """(jobData key, field) pairs, in wire names, whose mask bit is set."""
-    return mask._job_data_fields

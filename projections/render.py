@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from jobstore.domain.document import Document, parse_time
+from jobstore.domain.document import JobData, JobDocument, parse_time
 from jobstore.domain.enums import JobStatus, JobView, TestTaskStatus
 from jobstore.domain.transitions import TERMINAL
 
 VIEWS: tuple[JobView, JobView] = (JobView.BASIC, JobView.FULL)
-PROGRESS_KINDS = ("stress", "continuousInc")
 
 
 def stored_view(view: JobView) -> JobView:
@@ -17,16 +16,18 @@ def stored_view(view: JobView) -> JobView:
     return JobView.FULL if view is JobView.FULL else JobView.BASIC
 
 
-def view_document(document: Document, view: JobView) -> Document:
+def view_document(document: JobDocument, view: JobView) -> JobDocument:
     """The part of a job document that `view` keeps: BASIC drops every `progress` in jobData."""
     if stored_view(view) is JobView.FULL or "jobData" not in document:
         return document
-    job_data = {kind: {k: v for k, v in fields.items() if k != "progress"}
-                for kind, fields in document["jobData"].items()}
-    return {**document, "jobData": job_data}
+    kinds = cast(dict[str, dict[str, Any]], document["jobData"])
+    shown = document.copy()
+    shown["jobData"] = cast(JobData, {kind: {k: v for k, v in fields.items() if k != "progress"}
+                                      for kind, fields in kinds.items()})
+    return shown
 
 
-def present(document: Document, view: JobView, now: datetime) -> dict[str, Any]:
+def present(document: JobDocument, view: JobView, now: datetime) -> dict[str, Any]:
     """The job as a read returns it: the view's fields plus `runningTimeSecs` and, in FULL, `jobProgressStr`."""
     shown = dict(view_document(document, view))
     shown["runningTimeSecs"] = running_time_secs(document, now)
@@ -37,7 +38,7 @@ def present(document: Document, view: JobView, now: datetime) -> dict[str, Any]:
     return shown
 
 
-def running_time_secs(document: Document, now: datetime) -> float:
+def running_time_secs(document: JobDocument, now: datetime) -> float:
     """0 before startTime; completion - start once terminal; otherwise now - start."""
     if "startTime" not in document:
         return 0.0
@@ -49,7 +50,7 @@ def running_time_secs(document: Document, now: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
 
 
-def progress_text(document: Document) -> str | None:
+def progress_text(document: JobDocument) -> str | None:
     """"n / N tests completed" for a stress test, "n / N time bins completed" for a continuous test."""
     job_data = document.get("jobData", {})
     stress = job_data.get("stress", {})
@@ -65,16 +66,16 @@ def progress_text(document: Document) -> str | None:
     return None
 
 
-def project_id(document: Document) -> str | None:
+def project_id(document: JobDocument) -> str | None:
     """The project a job belongs to, if any (stress tests and file scans)."""
     job_data = document.get("jobData", {})
-    for kind in ("stress", "fileScan"):
-        uuid = job_data.get(kind, {}).get("projectId", {}).get("uuid")
+    for fields in (job_data.get("stress"), job_data.get("fileScan")):
+        uuid = (fields or {}).get("projectId", {}).get("uuid")
         if uuid is not None:
             return str(uuid)
     return None
 
 
-def agent_id(document: Document) -> str | None:
+def agent_id(document: JobDocument) -> str | None:
     uuid = document.get("agentId", {}).get("uuid")
     return None if uuid is None else str(uuid)

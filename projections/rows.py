@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from jobstore.domain.document import Document, merge_into, owned_copy
+from jobstore.domain.document import JobChange, JobDocument, merge_into, owned_copy
 from jobstore.domain.enums import JobView
 from jobstore.projections.render import agent_id, project_id, view_document
 
@@ -17,7 +17,7 @@ class LoggedEvent(NamedTuple):  # a tuple, not a dataclass: catch-up decodes hun
     stream_id: str
     version: int
     type: str
-    data: dict[str, Any]
+    data: JobChange
     recorded_at: str = ""
 
 
@@ -31,7 +31,7 @@ class ViewRow(NamedTuple):  # a tuple, like LoggedEvent: a frozen dataclass cost
     project_id: str | None
     agent_id: str | None
     creation_time: str
-    document: Document
+    document: JobDocument
     version: int
     position: int
 
@@ -40,7 +40,7 @@ class BrokenStream(Exception):
     """The log holds an event for a job stream that has no creation event before it."""
 
 
-def row_for(stream_id: str, document: Document, version: int, position: int) -> ViewRow:
+def row_for(stream_id: str, document: JobDocument, version: int, position: int) -> ViewRow:
     return ViewRow(stream_id=stream_id, job_id=document["jobId"], job_type=document["jobType"],
                    status=document["status"], project_id=project_id(document), agent_id=agent_id(document),
                    creation_time=document["creationTime"], document=document, version=version,

@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,6 +17,9 @@ from psycopg import sql
 
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
+from jobstore.domain.enums import TerminationReason
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, parse_request
+from jobstore.domain.values import JobMetadata, WriteMask
 
 BACKENDS = ("sqlite", "postgres")
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +87,13 @@ def services(settings: Settings) -> Iterator[Services]:
 
 def unique(prefix: str = "job") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def upsert_request(job: dict[str, Any] | JobMetadata, mask: dict[str, Any] | WriteMask | None = None
+                   ) -> UpsertJobRequest:
+    """An UpsertJob request as a client sends it; what a client could not send is INVALID_ARGUMENT."""
+    return parse_request(UpsertJobRequest, {"job": job, "writeMask": mask})
+
+
+def fail_request(reason: TerminationReason | str | None, message: str | None = None) -> FailJobRequest:
+    return parse_request(FailJobRequest, {"terminationReason": reason, "errorMsg": message})

@@ -20,7 +20,8 @@ from jobstore.adapters.keys import Permission, Principal
 from jobstore.adapters.runtime import Services
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.job import Provenance
-from jobstore.domain.values import job_id_problem
+from jobstore.domain.requests import invalid_argument, parse_request
+from jobstore.domain.values import JobId, parse_job_id
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
@@ -89,14 +90,7 @@ def error_response(error: Exception, request_id: str | None = None) -> JSONRespo
 
 def describe(error: ValidationError | RequestValidationError) -> InvalidArgument:
     """The first validation error as INVALID_ARGUMENT naming the field (dotted, camelCase)."""
-    first = error.errors()[0]
-    problem = str(first.get("msg", "is invalid"))
-    if first.get("type") == "extra_forbidden":
-        problem = "is not a field of this request"
-    elif first.get("type") == "missing":
-        problem = "is required"
-    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    return InvalidArgument(".".join(location) or "body", problem)
+    return invalid_argument(error.errors())
 
 
 def authorized(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
@@ -163,23 +157,15 @@ async def parse_body(request: Request, model: type[M], empty_ok: bool = False) -
     data = _json(raw)
     if not isinstance(data, dict):
         raise InvalidArgument("body", "must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise describe(e) from None
-    except RecursionError:
-        raise InvalidArgument("body", "JSON is nested too deeply") from None
+    return parse_request(model, data)
 
 
 def provenance(request: Request, principal: Principal) -> Provenance:
     return Provenance(actor=principal.name, role=principal.role.value, request_id=request.state.request_id)
 
 
-def checked_job_id(job_id: str) -> str:
-    problem = job_id_problem(job_id)
-    if problem:
-        raise InvalidArgument("jobId", problem)
-    return job_id
+def checked_job_id(job_id: str) -> JobId:
+    return parse_job_id(job_id)
 
 
 async def idempotent(request: Request, principal: Principal, perform: Callable[[], Awaitable[Response]]) -> Response:

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from jobstore.adapters.errors import DeadlineExceeded, PermissionDenied
 from jobstore.adapters.http import paging
@@ -34,26 +33,15 @@ from jobstore.adapters.http.query import QueryModel, documented, parse_query
 from jobstore.adapters.keys import Permission, Principal
 from jobstore.adapters.storage.views import JobFilter, PageKey
 from jobstore.domain.application import Outcome
-from jobstore.domain.document import Document
-from jobstore.domain.enums import JobStatus, JobType, JobView, TerminationReason
+from jobstore.domain.document import JobDocument
+from jobstore.domain.enums import JobStatus, JobType, JobView
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
-from jobstore.domain.values import JobMetadata, Text, WriteMask
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest
+from jobstore.domain.values import parse_job_id
 from jobstore.projections.render import present, project_id
 from jobstore.projections.rows import ViewRow
 
 router = APIRouter(responses=ERROR_RESPONSES)
-
-
-class UpsertJobRequest(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-    job: JobMetadata
-    write_mask: WriteMask | None = None
-
-
-class FailJobRequest(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-    termination_reason: TerminationReason | None = None
-    error_msg: Text | None = None
 
 
 class EmptyRequest(BaseModel):
@@ -159,8 +147,8 @@ WRITTEN = with_position(success("The job after the write, as JOB_VIEW_BASIC show
 async def upsert_job(request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
         body = await parse_body(request, UpsertJobRequest)
-        outcome = await command(request, "UpsertJob", services_of(request).jobs.upsert, body.job,
-                                body.write_mask or WriteMask(), provenance(request, principal))
+        outcome = await command(request, "UpsertJob", services_of(request).jobs.upsert, body,
+                                provenance(request, principal))
         return written(request, outcome)
     return await idempotent(request, principal, perform)
 
@@ -169,9 +157,10 @@ async def upsert_job(request: Request, principal: Writer) -> Response:
              openapi_extra=_body_schema("FailJobRequest"), responses=WRITTEN)
 async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
     async def perform() -> Response:
+        job_id = parse_job_id(jobId)
         body = await parse_body(request, FailJobRequest)
-        outcome = await command(request, "FailJob", services_of(request).jobs.fail, jobId, body.termination_reason,
-                                body.error_msg, provenance(request, principal))
+        outcome = await command(request, "FailJob", services_of(request).jobs.fail, job_id, body,
+                                provenance(request, principal))
         return written(request, outcome)
     return await idempotent(request, principal, perform)
 
@@ -180,8 +169,9 @@ async def bodiless_command(request: Request, principal: Principal, name: str, fn
                            job_id: str, content: dict[str, Any] | None = None) -> Response:
     """A command whose request has no body (an empty JSON object is accepted too)."""
     async def perform() -> Response:
+        checked = parse_job_id(job_id)
         await parse_body(request, EmptyRequest, empty_ok=True)
-        outcome = await command(request, name, fn, job_id, provenance(request, principal))
+        outcome = await command(request, name, fn, checked, provenance(request, principal))
         return written(request, outcome, content)
     return await idempotent(request, principal, perform)
 
@@ -235,7 +225,7 @@ async def get_job(jobId: str, request: Request, principal: Reader) -> JSONRespon
         raise InvalidArgument("asOf", "give asOf or version, not both")
     audit = services_of(request).audit
     checked_job_id(jobId)
-    document: Document
+    document: JobDocument
     moment: datetime
     if version is not None:
         document, moment = await run(audit.at_version, jobId, version)

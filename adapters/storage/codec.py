@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic, register_topic
 
 from jobstore.domain.job import Job
@@ -43,6 +44,28 @@ def event_type(topic: str, position: int) -> str:
     if name is None:
         raise UnknownEvent(f"event at position {position} has topic {topic!r}, not a job event")
     return name
+
+
+def job_event(mapper: Mapper[Any], stored: StoredEvent) -> Job.Event:
+    """A stored event as the domain event it records (for audit: history, verification, export)."""
+    if stored.topic not in _EVENT_TYPE_OF_TOPIC:
+        raise UnknownEvent(f"event {stored.originator_version} of stream {stored.originator_id} has topic "
+                           f"{stored.topic!r}, not a job event")
+    event = mapper.to_domain_event(stored)
+    assert isinstance(event, Job.Event), f"{stored.topic} is not a job event"
+    return event
+
+
+def stored_event(mapper: Mapper[Any], event: Job.Event) -> StoredEvent:
+    return mapper.to_stored_event(event)
+
+
+def rebuilt_event(type_name: str, **fields: Any) -> Job.Event:
+    """A job event of type `type_name` (`Created`, ...) from its fields (for import)."""
+    event_class = EVENT_CLASSES[type_name]
+    if event_class is Job.Created:
+        fields["originator_topic"] = JOB_TOPIC
+    return event_class(**fields)
 
 
 class _Timestamp(msgspec.Struct):

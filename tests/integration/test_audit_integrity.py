@@ -13,19 +13,17 @@ from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.enums import JobView, TerminationReason
 from jobstore.domain.job import Job, Provenance, stream_id
-from jobstore.domain.values import JobMetadata, WriteMask
-from tests.conftest import unique
+from tests.conftest import fail_request, unique, upsert_request
 
 BY = Provenance("auditor-test", "writer", "req")
 
 
 def make_job(services: Services) -> str:
     job_id = unique("audit")
-    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN",
-                                                     "status": "JOB_STATUS_PENDING"}), WriteMask(), BY)
-    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "agent-1"}}),
-                         WriteMask(agent_id=True), BY)
-    services.jobs.fail(job_id, TerminationReason.OOMKILLED, "out of memory", BY)
+    services.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN",
+                                                     "status": "JOB_STATUS_PENDING"}), BY)
+    services.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": "agent-1"}}, {"agentId": True}), BY)
+    services.jobs.fail(job_id, fail_request(TerminationReason.OOMKILLED, "out of memory"), BY)
     services.engine.catch_up()
     return job_id
 
@@ -171,11 +169,9 @@ def test_import_refuses_an_altered_or_reordered_export(make_settings: object, st
 
 def test_time_travel_across_snapshots_rebuilds_every_version_exactly(store: Services) -> None:
     job_id = unique("long")
-    store.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}),
-                      WriteMask(), BY)
+    store.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}), BY)
     for n in range(2, 251):
-        store.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": f"agent-{n}"}}),
-                          WriteMask(agent_id=True), BY)
+        store.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": f"agent-{n}"}}, {"agentId": True}), BY)
     expected = {}
     documents = {}
     for recorded in store.audit.history(job_id):

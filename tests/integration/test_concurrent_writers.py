@@ -16,16 +16,16 @@ from jobstore.adapters.settings import Settings
 from jobstore.domain.errors import ConcurrentUpdateConflict
 from jobstore.domain.job import Job, Provenance, stream_id
 from jobstore.domain.values import JobMetadata, WriteMask
-from tests.conftest import unique
+from tests.conftest import unique, upsert_request
 
 CREATOR = Provenance("creator", "writer", "create")
 
 
 def create_running_job(services: Services) -> str:
     job_id = unique("conc")
-    services.jobs.upsert(JobMetadata.model_validate({
+    services.jobs.upsert(upsert_request({
         "jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST", "status": "JOB_STATUS_PENDING",
-        "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), WriteMask(), CREATOR)
+        "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), CREATOR)
     return job_id
 
 
@@ -33,7 +33,7 @@ def test_concurrent_updates_to_one_version_cannot_both_win(services: Services) -
     job_id = create_running_job(services)
     first, second = services.jobs.job(job_id), services.jobs.job(job_id)
     first.request_cancellation(services.jobs.clock(), Provenance("one", "writer", "r1"))
-    second.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "a"}}), WriteMask(agent_id=True),
+    second.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": "a"}}, {"agentId": True}),
                   services.jobs.clock(), Provenance("two", "writer", "r2"))
     services.jobs.save(first)
     with pytest.raises(IntegrityError):
@@ -78,7 +78,7 @@ def test_two_writer_processes_updating_one_job_lose_no_update(settings: Settings
                                                           "jobData": {"stress": {"progress": progress}}})
                     mask = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
                     try:
-                        services.jobs.upsert(request, mask, Provenance(name, "writer", request_id))
+                        services.jobs.upsert(upsert_request(request, mask), Provenance(name, "writer", request_id))
                         accepted[name].append(request_id)
                     except ConcurrentUpdateConflict:
                         conflicts.append(request_id)
@@ -105,10 +105,9 @@ def test_a_reader_tailing_the_log_under_concurrent_writers_never_skips_an_event(
     def write(n: int) -> None:
         for j in range(jobs_each):
             job_id = unique(f"tail{n}-{j}")
-            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
-                                 WriteMask(), CREATOR)
-            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_PENDING"}),
-                                 WriteMask(status=True), CREATOR)
+            services.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}), CREATOR)
+            services.jobs.upsert(upsert_request({"jobId": job_id, "status": "JOB_STATUS_PENDING"}, {"status": True}),
+                                 CREATOR)
 
     start = services.log.head()
 
@@ -145,10 +144,9 @@ def test_a_command_whose_append_failed_leaves_no_trace_in_the_jobs_kept_in_memor
     with monkeypatch.context() as patch:
         patch.setattr(services.jobs.recorder, "insert_events", database_away)
         with pytest.raises(OperationalError):
-            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}),
-                                 WriteMask(status=True), CREATOR)
-    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "a"}}),
-                         WriteMask(agent_id=True), CREATOR)
+            services.jobs.upsert(upsert_request({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}, {"status": True}),
+                                 CREATOR)
+    services.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": "a"}}, {"agentId": True}), CREATOR)
     history = list(services.jobs.repository.event_store.get(stream_id(job_id)))
     assert [e.originator_version for e in history] == [1, 2]
     assert services.jobs.job(job_id).status.value == "JOB_STATUS_PENDING"
@@ -163,9 +161,8 @@ def test_threads_of_one_process_writing_one_job_take_turns_and_each_answer_names
         def work() -> None:
             for i in range(25):
                 request = f"{name}{i}"
-                outcome = services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id,
-                                                                           "agentId": {"uuid": request}}),
-                                               WriteMask(agent_id=True), Provenance(name, "writer", request))
+                outcome = services.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": request}},
+                                                              {"agentId": True}), Provenance(name, "writer", request))
                 answers[request] = outcome.position
         return work
 
@@ -193,13 +190,12 @@ def test_a_command_on_a_job_waits_for_the_one_in_flight_so_it_never_builds_on_a_
 
     def first() -> None:
         with contextlib.suppress(OperationalError):
-            services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}),
-                                 WriteMask(status=True), CREATOR)
+            services.jobs.upsert(upsert_request({"jobId": job_id, "status": "JOB_STATUS_RUNNING"}, {"status": True}),
+                                 CREATOR)
     thread = threading.Thread(target=first, name="first")
     thread.start()
     assert first_is_appending.wait(10)
-    services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "agentId": {"uuid": "second"}}),
-                         WriteMask(agent_id=True), CREATOR)
+    services.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": "second"}}, {"agentId": True}), CREATOR)
     thread.join(10)
     history = list(services.jobs.repository.event_store.get(stream_id(job_id)))
     assert [e.originator_version for e in history] == [1, 2]
@@ -213,7 +209,7 @@ def test_an_upsert_that_could_create_a_job_another_process_created_updates_it_wi
     try:
         job_id = create_running_job(one)
         again = {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST", "status": "JOB_STATUS_RUNNING"}
-        outcome = two.jobs.upsert(JobMetadata.model_validate(again), WriteMask(status=True), CREATOR)
+        outcome = two.jobs.upsert(upsert_request(again, {"status": True}), CREATOR)
         assert outcome.document["status"] == "JOB_STATUS_RUNNING" and outcome.position is not None
         assert two.jobs.conflicts_retried == 0
         history = list(one.jobs.repository.event_store.get(stream_id(job_id)))

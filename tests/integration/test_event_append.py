@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError, StoredEv
 
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.postgres_store import _row_literal
+from jobstore.adapters.storage.library import _row_literal
 from tests.conftest import drop_schema, postgres_url
 
 AWKWARD_TOPIC = "domain.job:Job.Upserted'; DROP TABLE x; --\\'"

@@ -9,8 +9,7 @@ from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.enums import JobView
 from jobstore.domain.job import Provenance
-from jobstore.domain.values import JobMetadata, WriteMask
-from tests.conftest import drop_schema, postgres_setting, postgres_url, unique
+from tests.conftest import drop_schema, postgres_setting, postgres_url, unique, upsert_request
 
 
 def test_the_store_works_through_postgresqls_unix_socket(tmp_path: Path) -> None:
@@ -21,8 +20,8 @@ def test_the_store_works_through_postgresqls_unix_socket(tmp_path: Path) -> None
     services = open_services(settings)
     try:
         job_id = unique("socket")
-        services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
-                             WriteMask(), Provenance("tester", "writer", "socket"))
+        services.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
+                             Provenance("tester", "writer", "socket"))
         services.engine.catch_up()
         row = services.views.get(JobView.FULL, job_id)
         assert row is not None and row.status == "JOB_STATUS_REQUESTED"

@@ -8,14 +8,13 @@ import pytest
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.views import JobFilter
-from jobstore.domain.document import Document, merge
+from jobstore.domain.document import JobDocument, merge
 from jobstore.domain.enums import JobView
 from jobstore.domain.job import Provenance, stream_id
-from jobstore.domain.values import JobMetadata, WriteMask
 from jobstore.projections.engine import ProjectionEngine
 from jobstore.projections.render import VIEWS, view_document
 from jobstore.projections.rows import LoggedEvent, ViewRow, fold
-from tests.conftest import unique
+from tests.conftest import unique, upsert_request
 
 BY = Provenance("tester", "writer", "t")
 
@@ -25,20 +24,18 @@ def write_jobs(services: Services, count: int) -> list[str]:
     for i in range(count):
         job_id = unique(f"proj{i}")
         ids.append(job_id)
-        services.jobs.upsert(JobMetadata.model_validate({
+        services.jobs.upsert(upsert_request({
             "jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
-            "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), WriteMask(), BY)
-        services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_PENDING"}),
-                             WriteMask(status=True), BY)
+            "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), BY)
+        services.jobs.upsert(upsert_request({"jobId": job_id, "status": "JOB_STATUS_PENDING"}, {"status": True}), BY)
         progress = {"testRun": {"testBatches": [{"type": "a", "status": "TEST_TASK_STATUS_COMPLETED"}]}}
-        services.jobs.upsert(JobMetadata.model_validate({"jobId": job_id,
-                                                         "jobData": {"stress": {"progress": progress}}}),
-                             WriteMask.model_validate({"jobData": {"stress": {"progress": True}}}), BY)
+        services.jobs.upsert(upsert_request({"jobId": job_id, "jobData": {"stress": {"progress": progress}}},
+                                            {"jobData": {"stress": {"progress": True}}}), BY)
     return ids
 
 
-def replayed(services: Services, job_id: str) -> Document:
-    document: Document = {}
+def replayed(services: Services, job_id: str) -> JobDocument:
+    document: JobDocument = {}
     for event in services.jobs.repository.event_store.get(stream_id(job_id)):
         document = merge(document, event.data)
     return document
@@ -137,12 +134,10 @@ def test_engines_racing_over_jobs_whose_events_span_batches_apply_every_event_on
     try:
         job_ids = [unique(f"span{i}") for i in range(6)]
         for job_id in job_ids:
-            one.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}),
-                            WriteMask(), BY)
+            one.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}), BY)
         for status in ("JOB_STATUS_PENDING", "JOB_STATUS_RUNNING"):
             for job_id in job_ids:
-                one.jobs.upsert(JobMetadata.model_validate({"jobId": job_id, "status": status}),
-                                WriteMask(status=True), BY)
+                one.jobs.upsert(upsert_request({"jobId": job_id, "status": status}, {"status": True}), BY)
         engines = [ProjectionEngine(s.engine.log, s.views, batch_size=size) for s, size in ((one, 2), (two, 5))]
         threads = [threading.Thread(target=e.catch_up) for e in engines]
         for t in threads:

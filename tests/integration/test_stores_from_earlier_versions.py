@@ -25,8 +25,7 @@ from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.enums import JobStatus, JobView
 from jobstore.domain.job import Provenance
-from jobstore.domain.values import JobMetadata, WriteMask
-from tests.conftest import drop_schema, postgres_url
+from tests.conftest import drop_schema, postgres_url, upsert_request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "store_8244eee"
 FIXTURE_SCHEMA = "jobstore_fixture"
@@ -102,8 +101,8 @@ def test_verify_passes_and_the_old_keys_still_authenticate(upgraded: Services, b
 def test_new_writes_carry_on_the_old_chains_and_rebuilt_views_equal_the_old_ones(upgraded: Services,
                                                                                  backend: str) -> None:
     by = Provenance("upgrade-test", "writer", "req-upgrade")
-    outcome = upgraded.jobs.upsert(JobMetadata.model_validate({"jobId": "long-1", "status": "JOB_STATUS_SUCCEEDED"}),
-                                   WriteMask(status=True), by)
+    outcome = upgraded.jobs.upsert(upsert_request({"jobId": "long-1", "status": "JOB_STATUS_SUCCEEDED"},
+                                                  {"status": True}), by)
     assert outcome.document["status"] == JobStatus.SUCCEEDED.value
     history = upgraded.audit.history("long-1")
     assert history[-1].event.prev_hash == history[-2].event.hash

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -15,11 +16,13 @@ from hypothesis import strategies as st
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from jobstore.adapters.http.common import JSONResponse
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.library import EventTranscoder
 from jobstore.domain.application import Jobs
 from jobstore.domain.chain import canonical_bytes, canonical_record
 from jobstore.domain.job import Job, Provenance
-from jobstore.domain.transcoder import EventTranscoder
-from jobstore.domain.values import JobMetadata, WriteMask, job_id_problem
+from jobstore.domain.values import job_id_problem
+from tests.conftest import upsert_request
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]))  # lone surrogates are refused at the API
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | TEXT,
@@ -67,11 +70,9 @@ def test_an_event_state_is_stored_as_the_library_stored_it_and_decodes_to_what_i
 
 def test_every_event_and_snapshot_of_a_job_round_trips_through_the_store_encoding() -> None:
     at = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
-    job = Job.create(JobMetadata.model_validate({"jobId": "j é", "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
-                                                 "jobData": {"stress": {"projectId": {"uuid": "p"}}}}),
-                     WriteMask(), at, BY)
-    job.upsert(JobMetadata.model_validate({"jobId": "j é", "status": "JOB_STATUS_PENDING"}),
-               WriteMask(status=True), at, BY)
+    job = Job.create(upsert_request({"jobId": "j-é", "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                                 "jobData": {"stress": {"projectId": {"uuid": "p"}}}}), at, BY)
+    job.upsert(upsert_request({"jobId": "j-é", "status": "JOB_STATUS_PENDING"}, {"status": True}), at, BY)
     events = job.collect_events()
     snapshot = Job.Snapshot.take(job)
     for item in [*events, snapshot]:
@@ -103,8 +104,8 @@ def test_the_quick_job_id_check_agrees_with_the_character_by_character_one(job_i
     assert (job_id_problem(job_id) is not None) == _problem_char_by_char(job_id)
 
 
-def test_the_application_stores_its_events_with_this_transcoder() -> None:
-    jobs = Jobs(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def test_the_application_stores_its_events_with_this_transcoder(tmp_path: Path) -> None:
+    jobs = Jobs(env={**Settings(home=tmp_path).event_store_env(), "PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
         assert isinstance(jobs.mapper.transcoder, EventTranscoder)
         assert jobs.mapper.transcoder.types.keys() == _library_transcoder().types.keys()
