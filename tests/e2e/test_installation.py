@@ -46,9 +46,7 @@ def test_jobstore_and_a_distribution_owning_adapters_domain_and_projections_live
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
     python, pip = venv / "bin" / "python", (sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"))
-    # jobstore's dependencies come from this test run's environment, after the new venv's own packages.
     own_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip())
-    (own_site / "test_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     run(*pip, "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT)
     [jobstore_wheel] = tmp_path.glob("jobstore-*.whl")
     with zipfile.ZipFile(jobstore_wheel) as archive:
@@ -59,11 +57,11 @@ def test_jobstore_and_a_distribution_owning_adapters_domain_and_projections_live
     run(*pip, "install", "--no-deps", "-q", jobstore_wheel)
     other_imports = "import adapters, domain, projections; print(adapters.OWNER, domain.OWNER, projections.OWNER)"
     assert run(python, "-c", other_imports).stdout.split() == [OTHER] * 3
-    serve_and_check(venv / "bin" / "jobstore", tmp_path / "home-1")
+    serve_and_check(venv / "bin" / "jobstore", tmp_path / "home-1", own_site)
 
     run(*pip, "uninstall", "-y", "-q", OTHER)
     assert not any((own_site / name).exists() for name in OTHER_PACKAGES)
-    serve_and_check(venv / "bin" / "jobstore", tmp_path / "home-2")
+    serve_and_check(venv / "bin" / "jobstore", tmp_path / "home-2", own_site)
 
     run(*pip, "install", "--no-deps", "-q", other_wheel(tmp_path))
     run(*pip, "uninstall", "-y", "-q", "jobstore")
@@ -72,14 +70,19 @@ def test_jobstore_and_a_distribution_owning_adapters_domain_and_projections_live
     assert run(python, "-c", other_imports).stdout.split() == [OTHER] * 3
 
 
-def serve_and_check(jobstore: Path, home: Path) -> None:
+def serve_and_check(jobstore: Path, home: Path, own_site: Path) -> None:
+    """Serve from the new venv. jobstore's dependencies come from this test run's environment, after the new
+    venv's own packages, only meanwhile: pip, seeing them, would take this run's jobstore for the new venv's."""
+    dependencies = own_site / "test_environment.pth"
+    dependencies.write_text("\n".join(site.getsitepackages()) + "\n")
     server = Server(home, executable=str(jobstore))
-    key = server.key("writer")
-    server.start()
     try:
+        key = server.key("writer")
+        server.start()
         created = server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": "beside-1",
                                                                    "jobType": "JOB_TYPE_IMAGE_BUILDER"}}, key=key)
         assert created.status == 200, created.body
         assert server.call("GET", "/v1/jobs/beside-1", key=key).body["job"]["status"] == "JOB_STATUS_REQUESTED"
     finally:
         server.stop()
+        dependencies.unlink()
