@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from jobstore.adapters.keys import Role
+from jobstore.adapters.core.access import Role
 from jobstore.adapters.operations import rebuild, view_status
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
@@ -78,10 +78,10 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
         print(key, flush=True)
     if projections:
         services.start_projections()
-    key_changes = KeyChangeListener(services.settings, services.keys)
+    key_changes = KeyChangeListener(services.backend, services.keys)
     key_changes.start()
-    where = (services.settings.database_url and "PostgreSQL") or f"SQLite at {services.settings.sqlite_path}"
-    print(f"jobstore serving on http://{host}:{port} (store: {where}); stop with Ctrl-C", flush=True)
+    print(f"jobstore serving on http://{host}:{port} (store: {services.backend.description}); stop with Ctrl-C",
+          flush=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish), then raises the signal again
     # under the handlers it found: these let the process go on to close the projections and pools, and exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Created {args.role} key {name!r}. Keep it safe; it cannot be shown again:", file=sys.stderr)
             print(key)
         elif args.keys_command == "list":
-            rows = services.keys.list()
+            rows = services.keys.all()
             print(f"{'NAME':<24} {'ROLE':<8} {'CREATED':<28} REVOKED")
             for info in rows:
                 print(f"{info.name:<24} {info.role.value:<8} {info.created_at:<28} {info.revoked_at or ''}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-from jobstore.adapters.keys import KeyNotFound
 from jobstore.adapters.storage.database import DatabaseUnavailable
 from jobstore.domain.errors import (
     AlreadyExists,
@@ -19,6 +18,18 @@ from jobstore.domain.errors import (
 
 class Unauthenticated(JobStoreError):
     pass
+
+
+class KeyNotFound(JobStoreError):
+    pass
+
+
+class ReplayedError(JobStoreError):
+    """The error an earlier request with the same idempotency key ended in, answered again."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PermissionDenied(JobStoreError):
@@ -68,12 +79,21 @@ STATUS: list[tuple[type[Exception], int, int]] = [
 INTERNAL = (13, 500)
 
 
+HTTP_STATUS_OF_CODE = {code: http_status for _, code, http_status in STATUS} | {INTERNAL[0]: INTERNAL[1]}
+
+
 def status_of(error: Exception) -> tuple[int, int]:
     """(googlerpc code, HTTP status) for `error`; anything unexpected is INTERNAL."""
+    if isinstance(error, ReplayedError):
+        return error.code, HTTP_STATUS_OF_CODE.get(error.code, INTERNAL[1])
     for error_class, code, http_status in STATUS:
         if isinstance(error, error_class):
             return code, http_status
     return INTERNAL
+
+
+def code_of(error: Exception) -> int:
+    return status_of(error)[0]
 
 
 def message_of(error: Exception) -> str:

@@ -69,6 +69,11 @@ class Metrics:
             events_appended=Counter("jobstore_events_appended", "Events appended to the log", registry=registry),
         )
 
+    def observe_command(self, command: str, seconds: float, appended: bool) -> None:
+        self.command_seconds.labels(command).observe(seconds)
+        if appended:
+            self.events_appended.inc()
+
 
 def log_request(request_id: str, method: str, route: str, status: int, seconds: float) -> None:
     access_log.info(json.dumps({"requestId": request_id, "method": method, "route": route, "status": status,

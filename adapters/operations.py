@@ -28,7 +28,7 @@ class ViewStatus:
 
 
 def view_status(services: Services) -> list[ViewStatus]:
-    head = services.engine.log.head()
+    head = services.engine.event_log.head()
     now = datetime.now(UTC)
     statuses = []
     for view in VIEWS:
@@ -36,7 +36,7 @@ def view_status(services: Services) -> list[ViewStatus]:
         position = services.views.position_of(table)
         lag_seconds = 0.0
         if position < head:
-            oldest_unseen = services.engine.log.read(position, 1)
+            oldest_unseen = services.engine.event_log.read(position, 1)
             if oldest_unseen:
                 lag_seconds = max(0.0, (now - parse_time(oldest_unseen[0].recorded_at)).total_seconds())
         statuses.append(ViewStatus(view, table, position, head, head - position, lag_seconds))
@@ -47,9 +47,9 @@ def rebuild(services: Services, view: JobView, progress: Progress | None = None)
     """Build a fresh copy of `view` from position 0 while the current copy serves, catch up, swap atomically,
     then drop the old copy. Returns (old table, new table)."""
     new_table = f"{DEFAULT_TABLES[view]}_r{time.time_ns() // 1000}"
-    services.views.create_copy(view, new_table)
-    log = EventStoreLog(services.log.events)  # its own read-ahead, apart from the live projections'
-    copy = ProjectionEngine(log, services.views.bound({view: new_table}), views=[view], batch_size=2000)
+    services.views.create_copy(new_table)
+    copy_log = EventStoreLog(services.event_log.events)  # its own read-ahead, apart from the live projections'
+    copy = ProjectionEngine(copy_log, services.views.bound({view: new_table}), views=[view], batch_size=2000)
     try:
         copy.catch_up(progress=progress)
         for _ in range(SWAP_ATTEMPTS):
@@ -60,7 +60,7 @@ def rebuild(services: Services, view: JobView, progress: Progress | None = None)
             time.sleep(0.01)
     finally:
         copy.close()
-        log.close()
+        copy_log.close()
     if old_table is None:
         services.views.drop(new_table)
         raise RuntimeError(f"the rebuilt copy of {view.value} could not catch up with the live one in "

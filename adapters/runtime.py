@@ -1,23 +1,20 @@
 """The composition root: builds the application, storage, views, keys and projection engine from Settings."""
 from __future__ import annotations
 
-import contextlib
 import gc
 import sys
 from dataclasses import dataclass
 
-import psycopg
-from psycopg import sql
-
 from jobstore.adapters.audit import Audit
-from jobstore.adapters.idempotency import IdempotencyStore
-from jobstore.adapters.keys import KeyStore, service_secret
+from jobstore.adapters.keys import KeyStore
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.database import AsyncReads, Database, PostgresDatabase, SQLiteDatabase
+from jobstore.adapters.storage.backend import Backend, open_backend
 from jobstore.adapters.storage.events import EventTable
-from jobstore.adapters.storage.library import StoredJobs
+from jobstore.adapters.storage.idempotency import IdempotencyStore
+from jobstore.adapters.storage.keys import KeyTable
+from jobstore.adapters.storage.library import TRANSCODER_TOPIC, StoredJobs
 from jobstore.adapters.storage.log import EventStoreLog
-from jobstore.adapters.storage.schema import create_schema, schema_lock
+from jobstore.adapters.storage.schema import create_schema
 from jobstore.adapters.storage.views import SqlViewStore
 from jobstore.adapters.worker import ProjectionWorker
 from jobstore.domain.application import Clock, Jobs, utc_now
@@ -46,12 +43,12 @@ def tune_interpreter() -> None:
 @dataclass
 class Services:
     settings: Settings
+    backend: Backend
     jobs: Jobs
-    db: Database
     views: SqlViewStore
     keys: KeyStore
     engine: ProjectionEngine
-    log: EventStoreLog
+    event_log: EventStoreLog
     audit: Audit
     idempotency: IdempotencyStore
     page_secret: bytes
@@ -60,7 +57,7 @@ class Services:
 
     def start_projections(self) -> ProjectionWorker:
         """Run the projections in this process, in the background (see adapters/worker.py)."""
-        self.worker = ProjectionWorker(self.settings, self.engine)
+        self.worker = ProjectionWorker(self.backend, self.engine)
         self.worker.start()
         return self.worker
 
@@ -83,36 +80,30 @@ class Services:
         if self.worker is not None:
             self.worker.close()
         self.engine.close()
-        self.log.close()
+        self.event_log.close()
         self.jobs.close()
-        self.db.close()
+        self.backend.close()
 
 
-def _ensure_postgres_schema(settings: Settings) -> None:
-    if settings.database_schema == "public":
-        return
-    with psycopg.connect(**settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema)))
+def event_store_env(backend: Backend) -> dict[str, str]:
+    """The eventsourcing library's settings: the backend's, with jobstore's transcoder and cache."""
+    # Recently written jobs stay in memory; a command on one decides without reading it back (see
+    # Jobs._command for why a stale copy cannot cause a wrong answer).
+    return {**backend.event_store_env(), "AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n",
+            "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
 
 
 def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Open (and on first use create) the store that `settings` names."""
-    db: Database
-    if settings.database_url:
-        db = PostgresDatabase(settings.postgres(), settings.database_schema)
-    else:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        db = SQLiteDatabase(settings.sqlite_path)
-    with schema_lock(settings.postgres()) if settings.database_url else contextlib.nullcontext():
-        if settings.database_url:
-            _ensure_postgres_schema(settings)
-        jobs = StoredJobs(env=settings.event_store_env(), clock=clock)  # creates the event store's tables
-        create_schema(db)
-    async_reads = AsyncReads(settings.postgres(), settings.database_schema) if settings.database_url else None
-    views = SqlViewStore(db, async_reads=async_reads)
-    events = EventTable(db)
-    log = EventStoreLog(events)
-    engine = ProjectionEngine(log, views, batch_size=settings.projection_batch_size)
-    return Services(settings=settings, jobs=jobs, db=db, views=views, keys=KeyStore(db), engine=engine, log=log,
-                    audit=Audit(jobs, events, views), idempotency=IdempotencyStore(db),
-                    page_secret=service_secret(db, "page-token"))
+    backend = open_backend(settings)
+    with backend.schema_lock():
+        jobs = StoredJobs(env=event_store_env(backend), clock=clock)  # creates the event store's tables
+        create_schema(backend)
+    views = SqlViewStore(backend)
+    events = EventTable(backend)
+    event_log = EventStoreLog(events)
+    engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size)
+    keys = KeyTable(backend)
+    return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
+                    event_log=event_log, audit=Audit(jobs, events, views), idempotency=IdempotencyStore(backend.db),
+                    page_secret=keys.secret("page-token"))

@@ -58,26 +58,3 @@ class Settings:
             "password": unquote(parts.password or ""),
             "dbname": unquote(parts.path.strip("/")),
         }
-
-    def event_store_env(self) -> dict[str, str]:
-        """Settings for the eventsourcing library's persistence module."""
-        # Recently written jobs stay in memory; a command on one decides without reading it back (see
-        # Jobs._command for why a stale copy cannot cause a wrong answer).
-        cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "n",
-                 "TRANSCODER_TOPIC": "jobstore.adapters.storage.library:EventTranscoder"}
-        if not self.database_url:
-            return {**cache, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path),
-                    "SQLITE_LOCK_TIMEOUT": "30"}
-        pg = self.postgres()
-        return {**cache,
-            "PERSISTENCE_MODULE": "jobstore.adapters.storage.library:PostgresFactory",
-            "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
-            "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
-            "POSTGRES_SCHEMA": self.database_schema, "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_LOCK_TIMEOUT": "10", "POSTGRES_CONN_MAX_AGE": "",
-            # During a database outage, answer UNAVAILABLE within seconds instead of queueing for a connection.
-            "POSTGRES_CONNECT_TIMEOUT": "1",
-            # The library's insert function skips the table lock that keeps insert order equal to commit order;
-            # a tailing reader could then skip events. Never let the process environment turn it on.
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n", "CREATE_TABLE": "y",
-        }

@@ -15,13 +15,13 @@ from eventsourcing.projection import Projection, ProjectionRunner
 
 from bench.harness import Figure
 from bench.writes import lifecycle
-from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.runtime import Services, event_store_env, open_services
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.views import COLUMNS
 from jobstore.domain.application import Jobs
 from jobstore.domain.document import merge
 from jobstore.domain.enums import JobView
 from jobstore.domain.job import Job, Provenance
+from jobstore.projections.columns import COLUMN_NAMES
 from jobstore.projections.engine import ProjectionEngine
 from jobstore.projections.render import VIEWS, view_document
 from jobstore.projections.rows import fold, row_for
@@ -40,12 +40,12 @@ def build_log(services: Services, events: int, progress: bool = True) -> int:
         n += 1
         plan = lifecycle(f"log-{n:07d}")
         job: Job | None = None
-        for request, mask in plan:
+        for request in plan:
             moment += timedelta(microseconds=7)
             if job is None:
-                job = Job.create(request, mask, moment, BY)
+                job = Job.create(request, moment, BY)
             else:
-                job.upsert(request, mask, moment, BY)
+                job.upsert(request, moment, BY)
         assert job is not None
         pending.extend(job.collect_events())
         if len(pending) >= BATCH:
@@ -68,11 +68,11 @@ def checkpoint(settings: Settings) -> None:
 
 def engine_rate(services: Services, settings: Settings, run: int) -> float:
     """One catch-up from position 0 into fresh copies of both views, in events/s."""
-    head = services.engine.log.head()
+    head = services.engine.event_log.head()
     tables = {view: f"bench_{view.name.lower()}_{run}" for view in VIEWS}
-    for view, table in tables.items():
-        services.views.create_copy(view, table)
-    engine = ProjectionEngine(services.log, services.views.bound(tables), batch_size=BATCH)
+    for table in tables.values():
+        services.views.create_copy(table)
+    engine = ProjectionEngine(services.event_log, services.views.bound(tables), batch_size=BATCH)
     checkpoint(settings)
     started = time.perf_counter()
     consumed = engine.catch_up()
@@ -115,8 +115,8 @@ class RunnerProjection(Projection[RunnerViews]):
                         tracking)
 
 
-def runner_rate(settings: Settings, seconds: float) -> float:
-    env = {**settings.event_store_env(), "BENCHRUNNER_POSTGRES_SCHEMA": settings.database_schema}
+def runner_rate(settings: Settings, store_env: dict[str, str], seconds: float) -> float:
+    env = {**store_env, "BENCHRUNNER_POSTGRES_SCHEMA": settings.database_schema}
     runner = ProjectionRunner(application_class=Jobs, projection_class=RunnerProjection, view_class=RunnerViews,
                               env=env)
     try:
@@ -135,7 +135,7 @@ RawBatch = dict[JobView, list[Any]]
 
 def raw_batches(services: Services) -> list[RawBatch]:
     """The rows the engine writes, batch by batch, precomputed (documents encoded) for the raw baseline."""
-    log = services.engine.log
+    log = services.engine.event_log
     batches = []
     current: dict[JobView, dict[str, Any]] = {view: {} for view in VIEWS}
     position = 0
@@ -145,7 +145,8 @@ def raw_batches(services: Services) -> list[RawBatch]:
         for view in VIEWS:
             rows = fold(view, events, current[view])
             current[view].update({r.stream_id: r for r in rows})
-            batch[view] = [r._replace(document=msgspec.json.encode(r.document).decode()) for r in rows]
+            batch[view] = [(r.stream_id, *r.columns, msgspec.json.encode(r.document).decode(), r.version, r.position)
+                           for r in rows]
         batches.append(batch)
     return batches
 
@@ -154,7 +155,8 @@ def raw_bulk_rate(services: Services, settings: Settings, batches: list[RawBatch
     """The same rows upserted with executemany, one transaction per batch, into fresh tables: the database work
     alone, in events/s."""
     schema = settings.database_schema
-    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+    names = ("stream_id", *COLUMN_NAMES, "document", "version", "position")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
     with psycopg.connect(**settings.postgres()) as conn:  # type: ignore[arg-type]
         tables = {view: f"{schema}.raw_{view.name.lower()}_{run}" for view in VIEWS}
         for table in tables.values():
@@ -166,10 +168,10 @@ def raw_bulk_rate(services: Services, settings: Settings, batches: list[RawBatch
             with conn.transaction():
                 for view in VIEWS:
                     with conn.cursor() as cursor:
-                        cursor.executemany(f"INSERT INTO {tables[view]} VALUES "
-                                           f"({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (stream_id) "
+                        cursor.executemany(f"INSERT INTO {tables[view]} ({', '.join(names)}) VALUES "
+                                           f"({', '.join(['%s'] * len(names))}) ON CONFLICT (stream_id) "
                                            f"DO UPDATE SET {updates}", batch[view])
-        rate = services.engine.log.head() / (time.perf_counter() - started)
+        rate = services.engine.event_log.head() / (time.perf_counter() - started)
         for table in tables.values():
             conn.execute(f"DROP TABLE {table}")
         conn.commit()
@@ -178,6 +180,7 @@ def raw_bulk_rate(services: Services, settings: Settings, batches: list[RawBatch
 
 def run(settings: Settings, events: int, runner_seconds: float, runs: int = 3) -> list[Figure]:
     services = open_services(settings)
+    store_env = event_store_env(services.backend)
     try:
         build_log(services, events)
         ours = raw = 0.0
@@ -188,7 +191,7 @@ def run(settings: Settings, events: int, runner_seconds: float, runs: int = 3) -
             raw = max(raw, raw_bulk_rate(services, settings, raw_batches(services), run))
     finally:
         services.close()
-    runner = runner_rate(settings, runner_seconds)
+    runner = runner_rate(settings, store_env, runner_seconds)
     label = f"{events:,} events"
     return [
         Figure(f"ProjectionRunner catch-up, {label}, events/s (baseline)", runner, "/s"),

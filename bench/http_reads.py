@@ -10,7 +10,6 @@ from bench.harness import Figure, serving
 from bench.writes import BY, lifecycle
 from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
-from tests.conftest import upsert_request
 
 
 def wrk(url: str, key: str, seconds: int, connections: int = 16) -> float:
@@ -29,8 +28,8 @@ def run(settings: Settings, seconds: int) -> list[Figure]:
         raise RuntimeError("wrk is not installed (bench/run installs the Debian package)")
     services = open_services(settings)
     try:
-        for job, mask in lifecycle("read-me"):
-            services.jobs.upsert(upsert_request(job, mask), BY)
+        for request in lifecycle("read-me"):
+            services.jobs.upsert(request, BY)
         services.engine.catch_up()
     finally:
         services.close()

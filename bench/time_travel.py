@@ -11,8 +11,7 @@ from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.document import format_time
 from jobstore.domain.job import Provenance
-from jobstore.domain.values import WriteMask
-from tests.conftest import upsert_request
+from jobstore.domain.requests import UpsertJobRequest, parse_request
 
 BY = Provenance("bench", "writer", "bench")
 
@@ -22,14 +21,14 @@ def long_job(settings: Settings, events: int) -> tuple[str, list[str]]:
     services = open_services(settings)
     try:
         job_id = "long-job"
-        services.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
-                                                         "status": "JOB_STATUS_PENDING"}), BY)
-        mask = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
+        services.jobs.upsert(parse_request(UpsertJobRequest, {"job": {
+            "jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST", "status": "JOB_STATUS_PENDING"}}), BY)
+        mask = {"jobData": {"stress": {"progress": True}}}
         for n in range(1, events):
             batches = [{"type": f"batch-{i}", "status": "TEST_TASK_STATUS_COMPLETED" if i < n % 50 else
                         "TEST_TASK_STATUS_PENDING"} for i in range(50)]
-            services.jobs.upsert(upsert_request({"jobId": job_id, "jobData": {"stress": {"progress": {
-                "testRun": {"testRunId": f"r{n}", "testBatches": batches}}}}}, mask), BY)
+            services.jobs.upsert(parse_request(UpsertJobRequest, {"job": {"jobId": job_id, "jobData": {"stress": {
+                "progress": {"testRun": {"testRunId": f"r{n}", "testBatches": batches}}}}}, "writeMask": mask}), BY)
         services.engine.catch_up()
         times = [format_time(e.event.timestamp) for e in services.audit.history(job_id)]
         return job_id, times

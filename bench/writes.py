@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -14,29 +15,33 @@ from bench.harness import Figure
 from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.job import Job, Provenance
-from jobstore.domain.values import JobMetadata, WriteMask
-from tests.conftest import upsert_request
+from jobstore.domain.requests import UpsertJobRequest, parse_request
 
 BY = Provenance("bench", "writer", "bench")
-STATUS = WriteMask(status=True)
-PROGRESS = WriteMask.model_validate({"jobData": {"stress": {"progress": True}}})
+STATUS = {"status": True}
+PROGRESS = {"jobData": {"stress": {"progress": True}}}
 COMMANDS_PER_JOB = 9  # create, pending, running, 5 progress reports, succeeded
 ROUNDS = 6
 
 
-def lifecycle(job_id: str) -> list[tuple[JobMetadata, WriteMask]]:
-    steps = [(JobMetadata.model_validate({"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
-                                          "jobData": {"stress": {"projectId": {"uuid": "bench"}}}}), WriteMask())]
-    steps += [(JobMetadata.model_validate({"jobId": job_id, "status": s}), STATUS)
+def lifecycle_bodies(job_id: str) -> list[dict[str, Any]]:
+    """The UpsertJob bodies of a stress test's life, as a client sends them."""
+    steps: list[dict[str, Any]] = [{"job": {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                            "jobData": {"stress": {"projectId": {"uuid": "bench"}}}}}]
+    steps += [{"job": {"jobId": job_id, "status": s}, "writeMask": STATUS}
               for s in ("JOB_STATUS_PENDING", "JOB_STATUS_RUNNING")]
     for done in range(5):
         batches = [{"type": f"b{i}", "status": "TEST_TASK_STATUS_COMPLETED" if i <= done else
                     "TEST_TASK_STATUS_RUNNING"} for i in range(5)]
-        steps.append((JobMetadata.model_validate({"jobId": job_id, "jobData": {"stress": {"progress": {
-            "testRun": {"testRunId": "r", "testBatches": batches}}}}}), PROGRESS))
-    steps.append((JobMetadata.model_validate({"jobId": job_id, "status": "JOB_STATUS_SUCCEEDED"}), STATUS))
+        steps.append({"job": {"jobId": job_id, "jobData": {"stress": {"progress": {
+            "testRun": {"testRunId": "r", "testBatches": batches}}}}}, "writeMask": PROGRESS})
+    steps.append({"job": {"jobId": job_id, "status": "JOB_STATUS_SUCCEEDED"}, "writeMask": STATUS})
     assert len(steps) == COMMANDS_PER_JOB
     return steps
+
+
+def lifecycle(job_id: str) -> list[UpsertJobRequest]:
+    return [parse_request(UpsertJobRequest, body) for body in lifecycle_bodies(job_id)]
 
 
 class ServiceWriter:
@@ -49,8 +54,8 @@ class ServiceWriter:
         plans = [lifecycle(f"w-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
         started = time.perf_counter()
         for plan in plans:
-            for job, mask in plan:
-                self.services.jobs.upsert(upsert_request(job, mask), BY)
+            for request in plan:
+                self.services.jobs.upsert(request, BY)
         return jobs * COMMANDS_PER_JOB, time.perf_counter() - started
 
     def close(self) -> None:
@@ -64,8 +69,9 @@ def library_insert_alone(settings: Settings, jobs: int) -> float:
     try:
         stored = []
         for n in range(jobs * COMMANDS_PER_JOB):
-            job = Job.create(upsert_request({"jobId": f"lib-{uuid.uuid4().hex[:10]}-{n}",
-                                                         "jobType": "JOB_TYPE_IMAGE_BUILDER"}), datetime.now(UTC), BY)
+            request = parse_request(UpsertJobRequest, {"job": {"jobId": f"lib-{uuid.uuid4().hex[:10]}-{n}",
+                                                               "jobType": "JOB_TYPE_IMAGE_BUILDER"}})
+            job = Job.create(request, datetime.now(UTC), BY)
             stored.extend(services.jobs.mapper.to_stored_event(e) for e in job.collect_events())
         started = time.perf_counter()
         for event in stored:
@@ -90,8 +96,8 @@ class RawWriter:
         plans = [lifecycle(f"r-{uuid.uuid4().hex[:10]}") for _ in range(jobs)]
         started = time.perf_counter()
         for plan in plans:
-            for job, _mask in plan:
-                self.conn.execute(self.statement, (job.job_id, json.dumps(job.wire())), prepare=True)
+            for request in plan:
+                self.conn.execute(self.statement, (request.job_id, json.dumps(request.job.wire())), prepare=True)
         return jobs * COMMANDS_PER_JOB, time.perf_counter() - started
 
     def close(self) -> None:

@@ -84,9 +84,9 @@ class Commit:
 
 
 class ProjectionEngine:
-    def __init__(self, log_: EventLog, store: ViewStore, views: Sequence[JobView] = VIEWS,
+    def __init__(self, event_log: EventLog, store: ViewStore, views: Sequence[JobView] = VIEWS,
                  batch_size: int = 1000) -> None:
-        self.log = log_
+        self.event_log = event_log
         self.store = store
         self.views = tuple(views)
         self.batch_size = batch_size
@@ -110,7 +110,7 @@ class ProjectionEngine:
         """
         views = self.views if views is None else tuple(views)
         positions = {view: self.store.position(view) for view in views}
-        goal = self.log.head() * len(views) - sum(positions.values()) if progress else 0
+        goal = self.event_log.head() * len(views) - sum(positions.values()) if progress else 0
         total = 0
         overlay: Overlay | None = None
         in_flight: list[Commit] = []
@@ -148,7 +148,7 @@ class ProjectionEngine:
         holds rows as they will stand once the commits in flight land; they are not read from the store.
         Raises RowsInFlight when the fold would need stored rows of a view with a commit `in_flight`.
         """
-        events = self.log.read(min(positions.values()), self.batch_size)
+        events = self.event_log.read(min(positions.values()), self.batch_size)
         if not events:
             return None
         folded: dict[int, list[ViewRow]] = {}

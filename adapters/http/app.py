@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from jobstore.adapters.http import audit, jobs
 from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
@@ -24,16 +25,12 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if services.views.async_reads is not None:
-            await services.views.async_reads.close()
+        await services.backend.aclose()
 
     app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan,
                   description="Event-sourced job state store: JobManager writes, JobReader reads, audit history.")
-    app.state.services = services
-    app.state.now = now
-
     metrics = Metrics.create(services)
-    app.state.metrics = metrics
+    app.state.core = Core(services, now, metrics.observe_command)
 
     app.add_middleware(RequestBookkeeping, metrics=metrics)
 

@@ -1,17 +1,17 @@
 """Audit routes (auditor and admin keys): a job's history with its hash chain, and the global feed."""
 
-from typing import Annotated
+from fastapi import APIRouter, Request
+from pydantic import Field
 
-from fastapi import APIRouter, Query, Request
-
-from jobstore.adapters.audit import MAX_FEED
+from jobstore.adapters.core.queries import MAX_FEED, MAX_POSITION
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
-    MAX_POSITION,
     Auditor,
     JSONResponse,
-    checked_job_id,
-    services_of,
+    QueryModel,
+    core_of,
+    documented,
+    parse_query,
     success,
 )
 from jobstore.adapters.storage.codec import EVENT_CLASSES
@@ -31,20 +31,22 @@ EVENTS = ({"type": "array", "items": {
                    "hash": {"type": "string"}, "prevHash": {"type": "string"}}}}, True)
 
 
+class FeedQuery(QueryModel):
+    after: int = Field(0, alias="afterPosition", ge=0, le=MAX_POSITION - 1, description="start after this position")
+    limit: int = Field(100, description=f"at most {MAX_FEED}")
+
+
 @router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain",
             responses=success("The job's events", events=EVENTS))
-def job_history(jobId: str, request: Request, principal: Auditor) -> JSONResponse:
-    events = services_of(request).audit.history(checked_job_id(jobId))
-    return JSONResponse({"events": [e.wire() for e in events]})
+async def job_history(jobId: str, request: Request, principal: Auditor) -> JSONResponse:
+    return JSONResponse({"events": await core_of(request).queries.history(principal, jobId)})
 
 
-@router.get("/v1/events", summary="Events of every job in commit order",
+@router.get("/v1/events", summary="Events of every job in commit order", openapi_extra=documented(FeedQuery),
             responses=success("A page of the log", events=EVENTS,
                               nextPosition=({"type": "integer", "description": "afterPosition for the next page"},
                                             True)))
-def global_feed(request: Request, principal: Auditor,
-                after: Annotated[int, Query(alias="afterPosition", ge=0, le=MAX_POSITION - 1,
-                                            description="start after this position")] = 0,
-                limit: Annotated[int, Query(description=f"at most {MAX_FEED}")] = 100) -> JSONResponse:
-    events, next_position = services_of(request).audit.feed(after, limit)
-    return JSONResponse({"events": [e.wire() for e in events], "nextPosition": next_position})
+async def global_feed(request: Request, principal: Auditor) -> JSONResponse:
+    query = parse_query(request.query_params, FeedQuery)
+    events, next_position = await core_of(request).queries.feed(principal, query.after, query.limit)
+    return JSONResponse({"events": events, "nextPosition": next_position})

@@ -1,37 +1,27 @@
-"""What every route shares: googlerpc error bodies, API-key roles, request bodies parsed with clear errors,
-idempotent writes, and running blocking store calls off the event loop."""
+"""What every route shares: the core, the caller, request bodies read within their limit, query parameters,
+googlerpc error bodies, and the OpenAPI entries of answers."""
 
-import hashlib
-import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from anyio import to_thread
 from fastapi import Depends, Request, responses
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from jobstore.adapters.errors import PermissionDenied, ResourceExhausted, Unauthenticated, message_of, status_of
-from jobstore.adapters.idempotency import Stored
-from jobstore.adapters.keys import Permission, Principal
-from jobstore.adapters.runtime import Services
+from jobstore.adapters.core.access import Permission, Principal, authenticate, authorize
+from jobstore.adapters.core.commands import IDEMPOTENCY_KEY, Caller, Written, error_body
+from jobstore.adapters.core.service import Core
+from jobstore.adapters.errors import ReplayedError, ResourceExhausted, status_of
 from jobstore.domain.errors import InvalidArgument
-from jobstore.domain.job import Provenance
-from jobstore.domain.requests import invalid_argument, parse_request
-from jobstore.domain.values import JobId, parse_job_id
+from jobstore.domain.requests import invalid_argument
 
 MAX_BODY_BYTES = 1024 * 1024
-MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 DRAIN_LIMIT = 16 * MAX_BODY_BYTES  # an oversized body up to this size is read and dropped before answering
 API_KEY_HEADER = "rime-api-key"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADERS = ("x-jobstore-position",)
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
+POSITION_HEADER = "X-Jobstore-Position"
+Q = TypeVar("Q", bound=BaseModel)
 
 STATUS_SCHEMA = {"$ref": "#/components/schemas/googlerpcStatus"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -42,6 +32,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                                 (409, "ALREADY_EXISTS or ABORTED"), (429, "RESOURCE_EXHAUSTED"),
                                 (500, "INTERNAL"), (503, "UNAVAILABLE"), (504, "DEADLINE_EXCEEDED"))
 }
+JOB_SCHEMA = {"$ref": "#/components/schemas/JobMetadata",
+              "description": "The job as the view shows it, with the output-only fields jobstore computes"}
+MIN_POSITION_HELP = ("read-your-writes: wait (at most 5 s, then DEADLINE_EXCEEDED) until the views hold the log up "
+                     "to this position, e.g. a write's X-Jobstore-Position")
 
 
 class JSONResponse(responses.JSONResponse):
@@ -53,10 +47,6 @@ class JSONResponse(responses.JSONResponse):
         return orjson.dumps(content)
 
 
-JOB_SCHEMA = {"$ref": "#/components/schemas/JobMetadata",
-              "description": "The job as the view shows it, with the output-only fields jobstore computes"}
-
-
 def success(description: str, **fields: tuple[dict[str, Any], bool]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI entry of a route's 200 answer: a JSON object with `fields` (name: (schema, always there))."""
     schema = {"type": "object", "properties": {name: field for name, (field, _) in fields.items()},
@@ -64,28 +54,56 @@ def success(description: str, **fields: tuple[dict[str, Any], bool]) -> dict[int
     return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def now_of(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.now
-    return clock()
+def core_of(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
 
 
 def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def permitted(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    """The caller, authenticated and allowed `permission` before anything of the request is read, so that the
+    contract's order holds (role, then validity). The core checks the role again: it serves every transport."""
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(core_of(request).services.keys, request.headers.get(API_KEY_HEADER),
+                                       API_KEY_HEADER)
+        authorize(principal, permission)
+        return principal
+    return check
+
+
+Reader = Annotated[Principal, Depends(permitted(Permission.READ))]
+Writer = Annotated[Principal, Depends(permitted(Permission.WRITE))]
+Auditor = Annotated[Principal, Depends(permitted(Permission.AUDIT))]
+
+
+def caller(request: Request, principal: Principal) -> Caller:
+    return Caller(principal, request.state.request_id)
+
+
+def idempotency_key(request: Request) -> str | None:
+    return request.headers.get(IDEMPOTENCY_KEY)
+
+
 def error_response(error: Exception, request_id: str | None = None) -> JSONResponse:
-    code, http_status = status_of(error)
-    message = message_of(error)
+    body = error_body(error)
+    _, http_status = status_of(error)
     if http_status == 500:
-        message = f"internal error (request id {request_id}); the server log has the details"
-    headers = {"X-Request-Id": request_id} if request_id else None
-    return JSONResponse({"code": code, "message": message, "details": []}, status_code=http_status,
-                        headers=headers)
+        body["message"] = f"internal error (request id {request_id}); the server log has the details"
+    headers = {"X-Request-Id": request_id} if request_id else {}
+    if isinstance(error, ReplayedError):
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=http_status, headers=headers)
+
+
+def written_response(written: Written) -> Response:
+    """A write's answer, and where its event stands in the log (for minPosition)."""
+    headers = {} if written.position is None else {POSITION_HEADER: str(written.position)}
+    if written.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(written.answer, media_type="application/json", headers=headers)
 
 
 def describe(error: ValidationError | RequestValidationError) -> InvalidArgument:
@@ -93,37 +111,8 @@ def describe(error: ValidationError | RequestValidationError) -> InvalidArgument
     return invalid_argument(error.errors())
 
 
-def authorized(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
-    async def check(request: Request) -> Principal:
-        key = request.headers.get(API_KEY_HEADER)
-        if not key:
-            raise Unauthenticated(f"send an API key in the {API_KEY_HEADER} header")
-        keys = services_of(request).keys
-        principal = keys.remembered(key) or await run(keys.authenticate, key)
-        if principal is None:
-            raise Unauthenticated("the API key is unknown or revoked")
-        if not principal.may(permission):
-            raise PermissionDenied(f"the API key {principal.name!r} has role {principal.role.value}, "
-                                   f"which may not {permission.value}")
-        return principal
-    return check
-
-
-Reader = Annotated[Principal, Depends(authorized(Permission.READ))]
-Writer = Annotated[Principal, Depends(authorized(Permission.WRITE))]
-Auditor = Annotated[Principal, Depends(authorized(Permission.AUDIT))]
-
-
-async def run(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking store call in the worker thread pool."""
-    return await to_thread.run_sync(fn, *args)
-
-
 async def raw_body(request: Request) -> bytes:
     """The request body, at most MAX_BODY_BYTES; a larger one is RESOURCE_EXHAUSTED, read no further than needed."""
-    cached: bytes | None = getattr(request.state, "raw_body", None)
-    if cached is not None:
-        return cached
     declared = request.headers.get("content-length")
     too_large = ResourceExhausted(f"request body is over {MAX_BODY_BYTES} bytes, the limit")
     if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT:
@@ -137,62 +126,34 @@ async def raw_body(request: Request) -> bytes:
             raise too_large
     if size > MAX_BODY_BYTES:
         raise too_large  # read to the end (below DRAIN_LIMIT) so that the client sees this answer
-    request.state.raw_body = b"".join(chunks)
-    return request.state.raw_body
+    return b"".join(chunks)
 
 
-def _json(raw: bytes) -> Any:
+class QueryModel(BaseModel):
+    """A route's query parameters, read through one pydantic model instead of one FastAPI parameter each: on the
+    hottest read (GetJob) FastAPI's per-parameter machinery cost about a third of the request. Unknown
+    parameters are ignored, as they are on every route."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def parse_query(params: Mapping[str, str], model: type[Q]) -> Q:
     try:
-        return json.loads(raw)
-    except RecursionError:
-        raise InvalidArgument("body", "JSON is nested too deeply") from None
-    except ValueError as e:
-        raise InvalidArgument("body", f"is not valid JSON ({e})") from None
+        return model.model_validate(params)
+    except ValidationError as error:
+        raise describe(error) from None
 
 
-async def parse_body(request: Request, model: type[M], empty_ok: bool = False) -> M:
-    raw = await raw_body(request)
-    if not raw.strip() and empty_ok:
-        return model.model_validate({})
-    data = _json(raw)
-    if not isinstance(data, dict):
-        raise InvalidArgument("body", "must be a JSON object")
-    return parse_request(model, data)
+def documented(model: type[QueryModel], *extra: dict[str, Any]) -> dict[str, Any]:
+    """The `parameters` of an operation in /openapi.json, from the model (for a route's openapi_extra)."""
+    schema = model.model_json_schema(by_alias=True)
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        field_schema = {key: value for key, value in field_schema.items() if key not in ("default", "title")}
+        parameter = {"name": name, "in": "query", "required": name in schema.get("required", ()),
+                     "schema": field_schema}
+        if "description" in field_schema:
+            parameter["description"] = field_schema["description"]
+        parameters.append(parameter)
+    return {"parameters": [*parameters, *extra]}
 
-
-def provenance(request: Request, principal: Principal) -> Provenance:
-    return Provenance(actor=principal.name, role=principal.role.value, request_id=request.state.request_id)
-
-
-def checked_job_id(job_id: str) -> JobId:
-    return parse_job_id(job_id)
-
-
-async def idempotent(request: Request, principal: Principal, perform: Callable[[], Awaitable[Response]]) -> Response:
-    """Run a write once per Idempotency-Key: a retry with the same request gets the first response back."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return await perform()
-    if not 1 <= len(key) <= 255:
-        raise InvalidArgument(IDEMPOTENCY_HEADER, "must be 1 to 255 characters")
-    raw = await raw_body(request)
-    try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode() if raw.strip() else b""
-    except (ValueError, RecursionError):
-        canonical = raw
-    fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
-    store = services_of(request).idempotency
-    stored = await run(store.claim, principal.name, key, fingerprint)
-    if stored is not None:
-        return Response(stored.body, status_code=stored.status, media_type="application/json",
-                        headers={**stored.headers, "Idempotent-Replayed": "true"})
-    try:
-        response = await perform()
-    except Exception as error:  # noqa: BLE001 - the first response, error or not, is what a retry gets back
-        response = error_response(error, request_id_of(request))
-    if response.status_code >= 500:
-        await run(store.release, principal.name, key)
-        return response
-    kept = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-    await run(store.complete, principal.name, key, Stored(response.status_code, bytes(response.body).decode(), kept))
-    return response

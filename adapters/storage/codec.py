@@ -9,13 +9,15 @@ fields a view column is derived from are decoded.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic, register_topic
 
+from jobstore.domain.document import JobChange
 from jobstore.domain.job import Job
+from jobstore.projections.columns import JOB_DATA_FIELDS
 from jobstore.projections.rows import LoggedEvent
 
 # Up to 8244eee the packages were installed as top-level `domain`, `projections` and `adapters`, so events and
@@ -31,7 +33,6 @@ _EVENT_TYPE_OF_TOPIC = {f"{aggregate}.{name}": name for aggregate in (JOB_TOPIC,
 
 # Where the time an event was recorded sits in its stored JSON: the library wraps datetimes.
 RECORDED_AT_PATH = ("timestamp", "_data_")
-COLUMN_FIELDS = ("projectId",)  # the jobData fields a column is derived from (projections.render.project_id)
 
 
 class UnknownEvent(Exception):
@@ -89,8 +90,8 @@ def decode_for_views(position: int, stream_id: str, version: int, topic: str, st
     kind = event_type(topic, position)
     try:
         event = _event.decode(state)
-        data = {key: _decode_job_data(value) if key == "jobData" else _value.decode(value)
-                for key, value in event.data.items()}
+        data = cast(JobChange, {key: _decode_job_data(value) if key == "jobData" else _value.decode(value)
+                                for key, value in event.data.items()})
     except msgspec.DecodeError as error:  # ValidationError is one too
         raise UnknownEvent(f"event at position {position} ({topic}) cannot be read as a job event: {error}") from None
     return LoggedEvent(position, stream_id, version, kind, data, event.timestamp.iso)
@@ -99,7 +100,7 @@ def decode_for_views(position: int, stream_id: str, version: int, topic: str, st
 def _decode_job_data(encoded: msgspec.Raw) -> dict[str, dict[str, Any]]:
     job_data = _job_data.decode(encoded)
     for fields in job_data.values():
-        for name in COLUMN_FIELDS:
+        for name in JOB_DATA_FIELDS:
             if name in fields:
                 fields[name] = _value.decode(fields[name])
     return job_data

@@ -45,6 +45,8 @@ from jobstore.domain.application import Jobs
 from jobstore.domain.job import Job
 
 ATTEMPTS = 2
+TRANSCODER_TOPIC = "jobstore.adapters.storage.library:EventTranscoder"
+POSTGRES_FACTORY_TOPIC = "jobstore.adapters.storage.library:PostgresFactory"
 
 
 class StoredJobs(Jobs):

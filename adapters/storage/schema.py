@@ -1,37 +1,25 @@
 """The tables jobstore keeps beside the event store's own: the views (and which table serves each), their
-positions, API keys, secrets, idempotency keys; and the append-only guard on the events table."""
+positions, API keys, secrets, idempotency keys; and the append-only guard on the events table.
+
+A view table holds each job's document and the columns of projections.columns.COLUMNS. A table made by an
+earlier version that lacks a declared column gets it when the store opens, filled from the documents.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
 
-import psycopg
+import orjson
 
-from jobstore.adapters.storage.database import Cursor, Database
+from jobstore.adapters.storage.backend import Backend
+from jobstore.adapters.storage.database import Cursor
 from jobstore.domain.enums import JobView
+from jobstore.projections.columns import COLUMNS, Column
 
+log = logging.getLogger("jobstore.schema")
 DEFAULT_TABLES = {JobView.BASIC: "job_view_basic", JobView.FULL: "job_view_full"}
-SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes on PostgreSQL
+BACKFILL_BATCH = 5000
 
-APPEND_ONLY = {
-    "sqlite": [
-        "CREATE TRIGGER IF NOT EXISTS stored_events_refuse_update BEFORE UPDATE ON stored_events "
-        "BEGIN SELECT RAISE(ABORT, 'jobstore events are append-only: UPDATE refused'); END",
-        "CREATE TRIGGER IF NOT EXISTS stored_events_refuse_delete BEFORE DELETE ON stored_events "
-        "BEGIN SELECT RAISE(ABORT, 'jobstore events are append-only: DELETE refused'); END",
-    ],
-    "postgres": [
-        "CREATE OR REPLACE FUNCTION jobstore_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $body$ "
-        "BEGIN RAISE EXCEPTION USING MESSAGE = 'jobstore events are append-only: ' || TG_OP || ' refused'; END "
-        "$body$",
-        "CREATE OR REPLACE TRIGGER jobstore_events_append_only BEFORE UPDATE OR DELETE ON jobstore_events "
-        "FOR EACH ROW EXECUTE FUNCTION jobstore_refuse_change()",
-        "CREATE OR REPLACE TRIGGER jobstore_events_no_truncate BEFORE TRUNCATE ON jobstore_events "
-        "FOR EACH STATEMENT EXECUTE FUNCTION jobstore_refuse_change()",
-    ],
-}
-
-TABLES = [
+TABLES = (
     "CREATE TABLE IF NOT EXISTS view_tables (view_name TEXT PRIMARY KEY, table_name TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS projection_positions (table_name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
@@ -41,21 +29,26 @@ TABLES = [
     " fingerprint TEXT NOT NULL, status INTEGER, body TEXT, headers TEXT, created_at TEXT NOT NULL,"
     " PRIMARY KEY (scope, idempotency_key))",
     "CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys (created_at)",
-]
+)
+
+
+def _definition(column: Column) -> str:
+    return f"{column.name} TEXT" + (" NOT NULL" if column.required else "") + (" UNIQUE" if column.unique else "")
+
+
+def _index(table: str, column: Column) -> str:
+    return (f"CREATE INDEX IF NOT EXISTS {table}_{column.index} ON {table} "
+            f"({column.name}, creation_time DESC, job_id DESC)")
 
 
 def view_table_statements(table: str) -> list[str]:
     """A view table and the indexes every read needs: one per list query shape, newest first."""
+    columns = ", ".join(_definition(column) for column in COLUMNS)
     return [
-        f"CREATE TABLE IF NOT EXISTS {table} ("
-        " stream_id TEXT PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, job_type TEXT NOT NULL, status TEXT NOT NULL,"
-        " project_id TEXT, agent_id TEXT, creation_time TEXT NOT NULL, document TEXT NOT NULL,"
+        f"CREATE TABLE IF NOT EXISTS {table} (stream_id TEXT PRIMARY KEY, {columns}, document TEXT NOT NULL,"
         " version BIGINT NOT NULL, position BIGINT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_project ON {table} (project_id, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_agent ON {table} (agent_id, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_status ON {table} (status, creation_time DESC, job_id DESC)",
-        f"CREATE INDEX IF NOT EXISTS {table}_type ON {table} (job_type, creation_time DESC, job_id DESC)",
+        *(_index(table, column) for column in COLUMNS if column.index),
     ]
 
 
@@ -66,38 +59,40 @@ def create_view_table(cursor: Cursor, table: str) -> None:
                    " ON CONFLICT (table_name) DO NOTHING", (table,))
 
 
-@contextmanager
-def schema_lock(conninfo: dict[str, str]) -> Iterator[None]:
-    """Serialise schema creation (the event store's tables and ours) between processes on PostgreSQL."""
-    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+def create_schema(backend: Backend) -> None:
+    """Create every table jobstore needs, if missing, and add declared columns that a view table lacks.
+    Runs after the event store made its own tables: it guards them with append-only triggers. Callers hold
+    `backend.schema_lock()`."""
+    with backend.ddl() as cursor:
+        for statement in (*TABLES, *backend.append_only):
+            cursor.execute(statement)
+        for view, table in DEFAULT_TABLES.items():
+            cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
+                           " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
+        cursor.execute("SELECT table_name FROM view_tables")
+        tables = [str(table) for (table,) in cursor.fetchall()]
+        for table in tables:
+            create_view_table(cursor, table)
+            missing = [c for c in COLUMNS if c.name not in backend.table_columns(cursor, table)]
+            for column in missing:
+                _add_column(cursor, table, column)
 
 
-def create_schema(db: Database) -> None:
-    """Create every table jobstore needs, if missing, while other processes write: on PostgreSQL each
-    statement commits alone, so no lock is held long enough to deadlock with a projection commit. Callers on
-    PostgreSQL hold `schema_lock` (DDL run by two processes at once can fail there).
-
-    Runs after the event store made its own tables: it guards them with append-only triggers.
-    """
-    if db.dialect == "postgres":
-        with db.transaction(write=False) as cursor:
-            _create(cursor, db.dialect)
-    else:
-        with db.transaction() as cursor:
-            _create(cursor, db.dialect)
-
-
-def _create(cursor: Cursor, dialect: str) -> None:
-    for statement in [*TABLES, *APPEND_ONLY[dialect]]:
-        cursor.execute(statement)
-    for view, table in DEFAULT_TABLES.items():
-        cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
-                       " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
-    cursor.execute("SELECT table_name FROM view_tables")
-    for (table,) in cursor.fetchall():
-        create_view_table(cursor, str(table))
+def _add_column(cursor: Cursor, table: str, column: Column) -> None:
+    """A column declared after `table` was made: added, then filled from each row's document."""
+    log.info("adding column %s to %s and filling it from the stored documents", column.name, table)
+    cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} TEXT")
+    cursor.execute(f"SELECT COUNT(*) FROM {table}")
+    total, done, after = int(cursor.fetchone()[0]), 0, ""
+    while True:
+        cursor.execute(f"SELECT stream_id, document FROM {table} WHERE stream_id > ? ORDER BY stream_id LIMIT ?",
+                       (after, BACKFILL_BATCH))
+        rows = cursor.fetchall()
+        if not rows:
+            break
+        cursor.executemany(f"UPDATE {table} SET {column.name} = ? WHERE stream_id = ?",
+                           [(column.derive(orjson.loads(document)), stream) for stream, document in rows])
+        done, after = done + len(rows), rows[-1][0]
+        log.info("%s.%s: %d of %d rows filled", table, column.name, done, total)
+    if column.index:
+        cursor.execute(_index(table, column))

@@ -5,32 +5,27 @@ transaction while the old copy keeps serving until then.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgspec
 import orjson
-import psycopg
 from anyio import to_thread
 
+from jobstore.adapters.core.lists import JobFilter, PageKey
+from jobstore.adapters.storage.backend import Backend
 from jobstore.adapters.storage.coalesce import Coalescer
-from jobstore.adapters.storage.database import AsyncReads, Database
 from jobstore.adapters.storage.schema import create_view_table
 from jobstore.domain.enums import JobView
+from jobstore.projections.columns import COLUMN_NAMES
 from jobstore.projections.render import stored_view
 from jobstore.projections.rows import ViewRow
 
-COLUMNS = ViewRow._fields  # the table's columns are the row's fields, in order
-_SELECT = ", ".join(COLUMNS)
-_JOB_ID_COLUMN = COLUMNS.index("job_id")
-_UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+_SELECT = ", ".join(("stream_id", "document", "version", "position", *COLUMN_NAMES))
+_JOB_ID = 4 + COLUMN_NAMES.index("job_id")  # where job_id stands in a selected record
 TABLE_CACHE_SECONDS = 1.0
-_encode = msgspec.json.Encoder().encode  # writes the parts of documents still encoded (msgspec.Raw) as they are
 T = TypeVar("T")
 
 
@@ -38,51 +33,16 @@ class _Refused(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """What a list asks for. Empty lists mean all."""
-
-    project_id: str | None = None
-    agent_id: str | None = None
-    statuses: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PageKey:
-    """Where a page starts: after this (creation time, job id), newest first."""
-
-    creation_time: str
-    job_id: str
-
-
-@dataclass
-class _Query:
-    where: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-
-    def add(self, clause: str, *params: Any) -> None:
-        self.where.append(clause)
-        self.params.extend(params)
-
-
 def _row(record: Sequence[Any]) -> ViewRow:
-    row = ViewRow._make(record)
-    return row._replace(document=orjson.loads(row.document))
-
-
-def _is_missing_table(error: Exception) -> bool:
-    return isinstance(error, psycopg.errors.UndefinedTable) or (
-        isinstance(error, sqlite3.OperationalError) and "no such table" in str(error))
+    return ViewRow(record[0], orjson.loads(record[1]), record[2], record[3], tuple(record[4:]))
 
 
 class SqlViewStore:
     """The views as the live service sees them (`bound` gives a copy writing fixed tables, for rebuilds)."""
 
-    def __init__(self, db: Database, tables: dict[JobView, str] | None = None,
-                 async_reads: AsyncReads | None = None) -> None:
-        self.db = db
-        self.async_reads = async_reads
+    def __init__(self, backend: Backend, tables: dict[JobView, str] | None = None) -> None:
+        self.backend = backend
+        self.db = backend.db
         self._fixed = tables
         self._cache: dict[JobView, str] = {}
         self._cached_at = 0.0
@@ -93,7 +53,7 @@ class SqlViewStore:
         self._lookups = Coalescer(self._rows_by_job_id)
 
     def bound(self, tables: dict[JobView, str]) -> SqlViewStore:
-        return SqlViewStore(self.db, tables)
+        return SqlViewStore(self.backend, tables)
 
     # --- which table serves a view
 
@@ -116,7 +76,7 @@ class SqlViewStore:
         try:
             return read(self.table(view))
         except Exception as error:
-            if not _is_missing_table(error):
+            if not self.backend.is_missing_table(error):
                 raise
             return read(self.table(view, fresh=True))
 
@@ -165,28 +125,14 @@ class SqlViewStore:
                 if cursor.rowcount != 1:
                     raise _Refused
                 if rows:
-                    self._upsert(cursor, table, rows)
+                    self.backend.upsert_rows(cursor, table, COLUMN_NAMES, rows)
         except _Refused:
             return False
         return True
 
-    def _upsert(self, cursor: Any, table: str, rows: Sequence[ViewRow]) -> None:
-        if self.db.dialect == "postgres":
-            # All rows as one JSON parameter of one statement: a tenth of the client's work of one INSERT per row.
-            # The document goes in as a JSON object: PostgreSQL keeps a `json` value's text as sent, so the
-            # column holds exactly its encoding here, as it would have from a string.
-            records = [r._asdict() for r in rows]
-            cursor.execute(f"INSERT INTO {table} ({_SELECT}) SELECT {_SELECT} FROM "
-                           f"json_populate_recordset(NULL::{table}, ?::json) "
-                           f"ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}", (_encode(records).decode(),))
-            return
-        cursor.executemany(f"INSERT INTO {table} ({_SELECT}) VALUES ({', '.join('?' * len(COLUMNS))})"
-                           f" ON CONFLICT (stream_id) DO UPDATE SET {_UPSERT_SET}",
-                           [r._replace(document=_encode(r.document).decode()) for r in rows])
-
     # --- rebuilds
 
-    def create_copy(self, view: JobView, table: str) -> None:
+    def create_copy(self, table: str) -> None:
         with self.db.transaction() as cursor:
             create_view_table(cursor, table)
 
@@ -223,9 +169,7 @@ class SqlViewStore:
         return self._reading(view, read)
 
     async def get_async(self, view: JobView, job_id: str) -> ViewRow | None:
-        """`get` for the event loop: no thread hop on PostgreSQL, a worker thread on SQLite."""
-        if self.async_reads is None:
-            return await to_thread.run_sync(self.get, view, job_id)
+        """`get` for the event loop: lookups that arrive together share one query (see coalesce.py)."""
         if time.monotonic() - self._cached_at > TABLE_CACHE_SECONDS:
             await to_thread.run_sync(self.tables, True)
         for fresh in (False, True):
@@ -233,7 +177,7 @@ class SqlViewStore:
             try:
                 record = await self._lookups.get(table, job_id)
             except Exception as error:
-                if fresh or not _is_missing_table(error):
+                if fresh or not self.backend.is_missing_table(error):
                     raise
                 await to_thread.run_sync(self.tables, True)
                 continue
@@ -241,30 +185,32 @@ class SqlViewStore:
         return None
 
     async def _rows_by_job_id(self, table: Hashable, job_ids: list[str]) -> dict[str, Any]:
-        assert self.async_reads is not None
-        records = await self.async_reads.fetchall(f"SELECT {_SELECT} FROM {table} WHERE job_id = ANY(?)", (job_ids,))
-        return {record[_JOB_ID_COLUMN]: record for record in records}
+        records = await self.backend.rows_by_job_id(str(table), _SELECT, job_ids)
+        return {record[_JOB_ID]: record for record in records}
 
-    def list(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
+    def page(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
         """Up to `limit` rows matching `wanted`, newest first, starting after `after`."""
-        query = _Query()
+        where: list[str] = []
+        params: list[Any] = []
         if wanted.project_id is not None:
-            query.add("project_id = ?", wanted.project_id)
+            where.append("project_id = ?")
+            params.append(wanted.project_id)
         if wanted.agent_id is not None:
-            query.add("agent_id = ?", wanted.agent_id)
-        if wanted.statuses:
-            query.add(f"status IN ({', '.join('?' * len(wanted.statuses))})", *wanted.statuses)
-        if wanted.types:
-            query.add(f"job_type IN ({', '.join('?' * len(wanted.types))})", *wanted.types)
+            where.append("agent_id = ?")
+            params.append(wanted.agent_id)
+        for column, values in wanted.selected:
+            assert column in COLUMN_NAMES, column
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
         if after is not None:
-            query.add("(creation_time < ? OR (creation_time = ? AND job_id < ?))",
-                      after.creation_time, after.creation_time, after.job_id)
-        where = f"WHERE {' AND '.join(query.where)}" if query.where else ""
+            where.append("(creation_time < ? OR (creation_time = ? AND job_id < ?))")
+            params.extend((after.creation_time, after.creation_time, after.job_id))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
 
         def read(table: str) -> list[ViewRow]:
             with self.db.transaction(write=False) as cursor:
-                cursor.execute(f"SELECT {_SELECT} FROM {table} {where} "
-                               "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*query.params, limit))
+                cursor.execute(f"SELECT {_SELECT} FROM {table} {clause} "
+                               "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*params, limit))
                 return [_row(record) for record in cursor.fetchall()]
         return self._reading(view, read)
 
@@ -281,5 +227,3 @@ class SqlViewStore:
                 cursor.execute(f"SELECT COUNT(*) FROM {table}")
                 return int(cursor.fetchone()[0])
         return self._reading(view, read)
-
-

@@ -109,13 +109,13 @@ def test_a_reader_tailing_the_log_under_concurrent_writers_never_skips_an_event(
             services.jobs.upsert(upsert_request({"jobId": job_id, "status": "JOB_STATUS_PENDING"}, {"status": True}),
                                  CREATOR)
 
-    start = services.log.head()
+    start = services.event_log.head()
 
     def tail() -> None:
         after = start
         while True:
             finished = done.is_set()
-            events = services.log.read(after, 20)
+            events = services.event_log.read(after, 20)
             seen.extend(e.position for e in events)
             after = events[-1].position if events else after
             if finished and not events:
@@ -130,7 +130,7 @@ def test_a_reader_tailing_the_log_under_concurrent_writers_never_skips_an_event(
         t.join(120)
     done.set()
     reader.join(60)
-    stored = [e.position for e in services.log.read(start, 100_000)]
+    stored = [e.position for e in services.event_log.read(start, 100_000)]
     assert len(stored) == writers * jobs_each * 2
     assert seen == stored
 
@@ -167,7 +167,7 @@ def test_threads_of_one_process_writing_one_job_take_turns_and_each_answer_names
         return work
 
     assert run_together([writer(f"t{n}-") for n in range(4)]) == []
-    stored = services.log.events.stream(stream_id(job_id))
+    stored = services.event_log.events.stream(stream_id(job_id))
     assert [e.stored.originator_version for e in stored] == list(range(1, 102))
     request_at = {e.position: json.loads(e.stored.state)["request_id"] for e in stored}
     assert {request: request_at.get(position) for request, position in answers.items()} == \

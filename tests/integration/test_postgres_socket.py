@@ -24,7 +24,7 @@ def test_the_store_works_through_postgresqls_unix_socket(tmp_path: Path) -> None
                              Provenance("tester", "writer", "socket"))
         services.engine.catch_up()
         row = services.views.get(JobView.FULL, job_id)
-        assert row is not None and row.status == "JOB_STATUS_REQUESTED"
+        assert row is not None and row.document["status"] == "JOB_STATUS_REQUESTED"
     finally:
         services.close()
         drop_schema(postgres_url(), settings.database_schema)

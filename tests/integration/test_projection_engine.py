@@ -5,15 +5,15 @@ import threading
 
 import pytest
 
+from jobstore.adapters.core.lists import JobFilter
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.views import JobFilter
 from jobstore.domain.document import JobDocument, merge
 from jobstore.domain.enums import JobView
 from jobstore.domain.job import Provenance, stream_id
 from jobstore.projections.engine import ProjectionEngine
 from jobstore.projections.render import VIEWS, view_document
-from jobstore.projections.rows import LoggedEvent, ViewRow, fold
+from jobstore.projections.rows import LoggedEvent, ViewRow, fold, row_for
 from tests.conftest import unique, upsert_request
 
 BY = Provenance("tester", "writer", "t")
@@ -42,7 +42,7 @@ def replayed(services: Services, job_id: str) -> JobDocument:
 
 
 def assert_views_equal_the_log(services: Services, job_ids: list[str]) -> None:
-    head = services.engine.log.head()
+    head = services.engine.event_log.head()
     for view in VIEWS:
         assert services.views.position(view) == head
         assert services.views.count(view) == len(job_ids)
@@ -66,7 +66,7 @@ def test_views_catch_up_from_the_log_and_basic_omits_progress(services: Services
 def test_after_a_restart_the_views_resume_where_they_stopped(settings: Settings) -> None:
     first = open_services(settings)
     job_ids = write_jobs(first, 4)
-    small = ProjectionEngine(first.engine.log, first.views, batch_size=5)
+    small = ProjectionEngine(first.engine.event_log, first.views, batch_size=5)
     assert small.step() == 10
     first.close()
 
@@ -102,11 +102,11 @@ def test_a_batch_that_fails_midway_writes_neither_rows_nor_position(services: Se
 def test_a_commit_from_a_stale_position_is_refused_and_writes_nothing(services: Services) -> None:
     write_jobs(services, 1)
     services.engine.catch_up()
-    row = services.views.list(JobView.FULL, JobFilter(), None, 1)[0]
-    changed = row._replace(status="JOB_STATUS_FAILED")
+    row = services.views.page(JobView.FULL, JobFilter(), None, 1)[0]
+    changed = row_for(row.stream_id, {**row.document, "status": "JOB_STATUS_FAILED"}, row.version + 1, 99)
     assert services.views.commit(JobView.FULL, [changed], from_position=0, to_position=99) is False
     again = services.views.get(JobView.FULL, row.job_id)
-    assert again is not None and again.status == row.status
+    assert again is not None and again.document["status"] == row.document["status"]
     assert services.views.position(JobView.FULL) == 3
 
 
@@ -114,7 +114,7 @@ def test_two_engines_racing_on_one_store_apply_every_event_once(settings: Settin
     one, two = open_services(settings), open_services(settings)
     try:
         job_ids = write_jobs(one, 10)
-        engines = [ProjectionEngine(s.engine.log, s.views, batch_size=3) for s in (one, two)]
+        engines = [ProjectionEngine(s.engine.event_log, s.views, batch_size=3) for s in (one, two)]
         threads = [threading.Thread(target=e.catch_up) for e in engines]
         for t in threads:
             t.start()
@@ -138,7 +138,7 @@ def test_engines_racing_over_jobs_whose_events_span_batches_apply_every_event_on
         for status in ("JOB_STATUS_PENDING", "JOB_STATUS_RUNNING"):
             for job_id in job_ids:
                 one.jobs.upsert(upsert_request({"jobId": job_id, "status": status}, {"status": True}), BY)
-        engines = [ProjectionEngine(s.engine.log, s.views, batch_size=size) for s, size in ((one, 2), (two, 5))]
+        engines = [ProjectionEngine(s.engine.event_log, s.views, batch_size=size) for s, size in ((one, 2), (two, 5))]
         threads = [threading.Thread(target=e.catch_up) for e in engines]
         for t in threads:
             t.start()
@@ -149,7 +149,7 @@ def test_engines_racing_over_jobs_whose_events_span_batches_apply_every_event_on
         assert_views_equal_the_log(one, job_ids)
         for job_id in job_ids:
             row = one.views.get(JobView.BASIC, job_id)
-            assert row is not None and row.version == 3 and row.status == "JOB_STATUS_RUNNING"
+            assert row is not None and row.version == 3 and row.document["status"] == "JOB_STATUS_RUNNING"
     finally:
         one.close()
         two.close()
@@ -158,7 +158,7 @@ def test_engines_racing_over_jobs_whose_events_span_batches_apply_every_event_on
 def test_the_background_worker_follows_new_writes(services: Services) -> None:
     services.start_projections()
     job_ids = write_jobs(services, 3)
-    assert services.engine.wait_for(services.engine.log.head(), timeout=10)
+    assert services.engine.wait_for(services.engine.event_log.head(), timeout=10)
     assert_views_equal_the_log(services, job_ids)
 
 

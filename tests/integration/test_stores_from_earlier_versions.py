@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobstore.adapters.keys import Role
+from jobstore.adapters.core.access import Role
 from jobstore.adapters.operations import rebuild
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings

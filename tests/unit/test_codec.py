@@ -9,6 +9,7 @@ import pytest
 from jobstore.adapters.storage.codec import UnknownEvent, decode_for_views
 from jobstore.domain.document import merge
 from jobstore.domain.enums import JobView
+from jobstore.projections.columns import COLUMN_NAMES
 from jobstore.projections.rows import fold
 
 TOPIC = "jobstore.domain.job:Job.Upserted"
@@ -43,7 +44,8 @@ def test_a_view_row_folded_from_decoded_events_encodes_as_the_replayed_document(
     [row] = fold(JobView.FULL, events, {})
     replayed = merge(msgspec.json.decode(created)["data"], DATA)
     assert msgspec.json.decode(msgspec.json.encode(row.document)) == replayed
-    assert (row.project_id, row.agent_id, row.status) == ("p1", "a1", "JOB_STATUS_RUNNING")
+    columns = dict(zip(COLUMN_NAMES, row.columns, strict=True))
+    assert (columns["project_id"], columns["agent_id"], columns["status"]) == ("p1", "a1", "JOB_STATUS_RUNNING")
 
 
 @pytest.mark.parametrize("state", [b'{"timestamp":{"_data_":"t"}}', b'{"data":{}}', b'{"data":[],"timestamp":'

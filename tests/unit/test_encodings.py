@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from jobstore.adapters.http.common import JSONResponse
+from jobstore.adapters.runtime import event_store_env
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.library import EventTranscoder
+from jobstore.adapters.storage.sqlite import SQLiteBackend
 from jobstore.domain.application import Jobs
 from jobstore.domain.chain import canonical_bytes, canonical_record
 from jobstore.domain.job import Job, Provenance
@@ -105,7 +107,9 @@ def test_the_quick_job_id_check_agrees_with_the_character_by_character_one(job_i
 
 
 def test_the_application_stores_its_events_with_this_transcoder(tmp_path: Path) -> None:
-    jobs = Jobs(env={**Settings(home=tmp_path).event_store_env(), "PERSISTENCE_MODULE": "eventsourcing.popo"})
+    backend = SQLiteBackend(Settings(home=tmp_path))
+    jobs = Jobs(env={**event_store_env(backend), "PERSISTENCE_MODULE": "eventsourcing.popo"})
+    backend.close()
     try:
         assert isinstance(jobs.mapper.transcoder, EventTranscoder)
         assert jobs.mapper.transcoder.types.keys() == _library_transcoder().types.keys()

@@ -16,10 +16,12 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import resolve_topic
 
+from jobstore.adapters.runtime import event_store_env
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage import library
 from jobstore.adapters.storage.codec import LEGACY_JOB_TOPIC
-from jobstore.adapters.storage.library import EventTranscoder, PostgresFactory, StoredJobs
+from jobstore.adapters.storage.library import POSTGRES_FACTORY_TOPIC, EventTranscoder, PostgresFactory, StoredJobs
+from jobstore.adapters.storage.sqlite import SQLiteBackend
 from jobstore.domain.application import Jobs
 from jobstore.domain.job import Job, Provenance, stream_id
 from tests.conftest import upsert_request
@@ -94,10 +96,12 @@ def test_the_transcoder_wraps_a_datetime_as_the_librarys_private_encoder_does() 
 
 
 def test_the_store_is_configured_with_this_transcoder_and_this_postgresql_factory(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, database_url="postgresql://u@localhost/db")
-    env = settings.event_store_env()
-    assert resolve_topic(env["TRANSCODER_TOPIC"]) is EventTranscoder
-    assert resolve_topic(env["PERSISTENCE_MODULE"]) is PostgresFactory
+    backend = SQLiteBackend(Settings(home=tmp_path))
+    try:
+        assert resolve_topic(event_store_env(backend)["TRANSCODER_TOPIC"]) is EventTranscoder
+    finally:
+        backend.close()
+    assert resolve_topic(POSTGRES_FACTORY_TOPIC) is PostgresFactory
 
 
 def test_old_topics_resolve_to_todays_job_classes() -> None:

@@ -19,9 +19,20 @@ WAIT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Stored:
-    status: int
+    """A write's first answer: its googlerpc code (0 for OK), its JSON body, and where its event stands."""
+
+    code: int
     body: str
-    headers: dict[str, str]
+    position: int | None
+
+
+def _stored(status: int, body: str, extra: str) -> Stored:
+    """A stored answer. Rows written before the core answered for every transport hold the HTTP status (200 or
+    more, where codes are 0 to 16) and the position as the header {"x-jobstore-position": "N"}."""
+    details = json.loads(extra or "{}")
+    position = details.get("position", details.get("x-jobstore-position"))
+    code = status if status < 100 else 0 if status == 200 else int(json.loads(body)["code"])
+    return Stored(code, body, None if position is None else int(position))
 
 
 class IdempotencyStore:
@@ -54,7 +65,7 @@ class IdempotencyStore:
                     raise AlreadyExists(f"Idempotency-Key {key!r} was used before with a different request; "
                                         "use a new key for a new request")
                 if status is not None:
-                    return Stored(int(status), str(body), json.loads(headers))
+                    return _stored(int(status), str(body), str(headers or ""))
                 if created_at < format_time(now - ABANDONED):
                     cursor.execute("UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND "
                                    "idempotency_key = ? AND status IS NULL", (format_time(now), scope, key))
@@ -64,11 +75,11 @@ class IdempotencyStore:
                                                "retry it shortly")
             time.sleep(0.02)
 
-    def complete(self, scope: str, key: str, response: Stored) -> None:
+    def complete(self, scope: str, key: str, answer: Stored) -> None:
+        extra = json.dumps({} if answer.position is None else {"position": answer.position})
         with self.db.transaction() as cursor:
             cursor.execute("UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE scope = ? AND "
-                           "idempotency_key = ?", (response.status, response.body, json.dumps(response.headers),
-                                                   scope, key))
+                           "idempotency_key = ?", (answer.code, answer.body, extra, scope, key))
 
     def release(self, scope: str, key: str) -> None:
         """Forget a claim whose request failed for a passing reason, so that a retry runs it again."""

@@ -1,0 +1,197 @@
+"""JobManager's commands for every transport: who may write, the request parsed and validated, the command run
+once per idempotency key, and the answer every transport renders (the job as BASIC shows it, or nothing, and
+where the command's event stands in the log).
+
+The checks run in the contract's order: the caller's role, the request's validity, the job's existence, its
+state. A transport only authenticates the caller and hands over the request as it came.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from anyio import to_thread
+
+from jobstore.adapters.core.access import Permission, Principal, authorize
+from jobstore.adapters.errors import ReplayedError, code_of, message_of
+from jobstore.adapters.runtime import Services
+from jobstore.adapters.storage.idempotency import Stored
+from jobstore.domain.application import Outcome
+from jobstore.domain.enums import JobView
+from jobstore.domain.errors import InvalidArgument
+from jobstore.domain.job import Provenance
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, parse_request
+from jobstore.domain.values import parse_job_id
+from jobstore.projections.render import present
+
+Body = bytes | Mapping[str, Any] | None  # JSON as sent (bytes), already decoded by the transport, or none
+CommandTimer = Callable[[str, float, bool], None]  # (command, seconds, whether it appended an event)
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks (an authenticated API key) and the request it comes in, recorded on every event it causes."""
+
+    principal: Principal
+    request_id: str
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(actor=self.principal.name, role=self.principal.role.value, request_id=self.request_id)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's answer: `answer` is the JSON body (`{"job": ...}` or `{}`); `position` where the event it
+    appended stands in the log (None when it changed nothing); `replayed` when an earlier request with the
+    same idempotency key answered it."""
+
+    answer: bytes
+    position: int | None
+    replayed: bool = False
+
+
+class Commands:
+    def __init__(self, services: Services, now: Callable[[], datetime],
+                 timed: CommandTimer = lambda *_: None) -> None:
+        self.services = services
+        self.now = now
+        self.timed = timed
+
+    async def upsert(self, caller: Caller, body: Body, idempotency_key: str | None = None) -> Written:
+        def run() -> Outcome:
+            request = parse_request(UpsertJobRequest, _json_object(body))
+            return self.services.jobs.upsert(request, caller.provenance)
+        return await self._write(caller, "UpsertJob", "POST /v1/jobs:upsert", body, idempotency_key, run)
+
+    async def fail(self, caller: Caller, job_id: str, body: Body, idempotency_key: str | None = None) -> Written:
+        def run() -> Outcome:
+            checked = parse_job_id(job_id)
+            request = parse_request(FailJobRequest, _json_object(body))
+            return self.services.jobs.fail(checked, request, caller.provenance)
+        return await self._write(caller, "FailJob", f"POST /v1/jobs/{job_id}:fail", body, idempotency_key, run)
+
+    async def request_cancellation(self, caller: Caller, job_id: str, body: Body = None,
+                                   idempotency_key: str | None = None) -> Written:
+        def run() -> Outcome:
+            checked = parse_job_id(job_id)
+            _no_fields(body)
+            return self.services.jobs.request_cancellation(checked, caller.provenance)
+        return await self._write(caller, "RequestCancellation", f"POST /v1/jobs/cancel/{job_id}", body,
+                                 idempotency_key, run, shows_job=False)
+
+    async def finalize_cancellation(self, caller: Caller, job_id: str, body: Body = None,
+                                    idempotency_key: str | None = None) -> Written:
+        def run() -> Outcome:
+            checked = parse_job_id(job_id)
+            _no_fields(body)
+            return self.services.jobs.finalize_cancellation(checked, caller.provenance)
+        return await self._write(caller, "FinalizeCancellation", f"POST /v1/jobs/{job_id}:finalizeCancellation",
+                                 body, idempotency_key, run)
+
+    # --- internals
+
+    async def _write(self, caller: Caller, name: str, operation: str, body: Body, idempotency_key: str | None,
+                     run: Callable[[], Outcome], shows_job: bool = True) -> Written:
+        authorize(caller.principal, Permission.WRITE)
+
+        async def perform() -> Written:
+            outcome = await self._timed(name, run)
+            self.services.note_written(outcome.position)
+            answer: dict[str, Any] = {}
+            if shows_job:
+                answer["job"] = present(outcome.document, JobView.BASIC, self.now())
+            return Written(orjson.dumps(answer), outcome.position)
+
+        if idempotency_key is None:
+            return await perform()
+        return await self._once(caller, idempotency_key, _fingerprint(operation, body), perform)
+
+    async def _timed(self, name: str, run: Callable[[], Outcome]) -> Outcome:
+        started = time.perf_counter()
+        appended = False
+        try:
+            outcome = await to_thread.run_sync(run)
+            appended = outcome.position is not None
+            return outcome
+        finally:
+            self.timed(name, time.perf_counter() - started, appended)
+
+    async def _once(self, caller: Caller, key: str, fingerprint: str,
+                    perform: Callable[[], Awaitable[Written]]) -> Written:
+        """Run a write once per idempotency key (per API key): a retry with the same request gets the first
+        answer back, error or not; the same key with another request is ALREADY_EXISTS."""
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(IDEMPOTENCY_KEY, f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        store, scope = self.services.idempotency, caller.principal.name
+        stored = await to_thread.run_sync(store.claim, scope, key, fingerprint)
+        if stored is not None:
+            if stored.code:
+                raise ReplayedError(stored.code, json.loads(stored.body)["message"])
+            return Written(stored.body.encode(), stored.position, replayed=True)
+        try:
+            written = await perform()
+        except Exception as error:
+            if code_of(error) in PASSING:  # passing trouble: a retry runs the request again
+                await to_thread.run_sync(store.release, scope, key)
+                raise
+            failed = Stored(code_of(error), orjson.dumps(error_body(error)).decode(), None)
+            await to_thread.run_sync(store.complete, scope, key, failed)
+            raise
+        await to_thread.run_sync(store.complete, scope, key, Stored(0, written.answer.decode(), written.position))
+        return written
+
+
+PASSING = frozenset({4, 13, 14})  # DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE
+
+
+def error_body(error: Exception) -> dict[str, Any]:
+    """The googlerpc Status of `error`, as every transport reports it."""
+    return {"code": code_of(error), "message": message_of(error), "details": []}
+
+
+def _fingerprint(operation: str, body: Body) -> str:
+    """What makes two requests the same request: the operation and the body, keys sorted."""
+    if isinstance(body, bytes):
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() \
+                if body.strip() else b""
+        except (ValueError, RecursionError):
+            canonical = body
+    else:
+        canonical = b"" if body is None else json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(f"{operation}\n".encode() + canonical).hexdigest()
+
+
+def _json_object(body: Body) -> Mapping[str, Any]:
+    """The request body as a JSON object; anything else is INVALID_ARGUMENT."""
+    if body is None:
+        body = b""
+    if isinstance(body, bytes):
+        try:
+            decoded = json.loads(body)
+        except RecursionError:
+            raise InvalidArgument("body", "JSON is nested too deeply") from None
+        except ValueError as e:
+            raise InvalidArgument("body", f"is not valid JSON ({e})") from None
+    else:
+        decoded = body
+    if not isinstance(decoded, Mapping):
+        raise InvalidArgument("body", "must be a JSON object")
+    return decoded
+
+
+def _no_fields(body: Body) -> None:
+    """A command without a request body: none, or an empty JSON object."""
+    if body is None or (isinstance(body, bytes) and not body.strip()):
+        return
+    for name in _json_object(body):
+        raise InvalidArgument(name, "is not a field of this request")

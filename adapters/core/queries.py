@@ -1,0 +1,185 @@
+"""JobReader's queries and the auditors' for every transport: served from the views (a job, lists of jobs, a
+job's project and test run) or from the log (history, the feed, a job as it was), each after the caller's role
+is checked and the request validated, and after the views hold the position the caller asked to see."""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from anyio import to_thread
+
+from jobstore.adapters.core.access import Permission, Principal, authorize
+from jobstore.adapters.core.lists import JobFilter, PageKey, decode_token, encode_token, page_size, selection
+from jobstore.adapters.errors import DeadlineExceeded
+from jobstore.adapters.runtime import Services
+from jobstore.domain.enums import JobStatus, JobType, JobView
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
+from jobstore.domain.values import parse_job_id
+from jobstore.projections.render import present, project_id
+from jobstore.projections.rows import ViewRow
+
+MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
+MIN_POSITION_WAIT_SECONDS = 5.0
+MAX_FEED = 1000
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[dict[str, Any]]
+    next_page_token: str | None
+
+    @property
+    def has_more(self) -> bool:
+        return self.next_page_token is not None
+
+
+def parse_view(view: str | None) -> JobView:
+    """JOB_VIEW_BASIC unless the request names another view."""
+    if view is None or view == "":
+        return JobView.BASIC
+    try:
+        return JobView(view)
+    except ValueError:
+        raise InvalidArgument("view", f"{view!r} is not one of {', '.join(v.value for v in JobView)}") from None
+
+
+def parse_rfc3339(field: str, text: str) -> datetime:
+    """An RFC 3339 time with a zone, as UTC; anything else is INVALID_ARGUMENT naming `field`."""
+    if RFC3339.match(text):
+        with contextlib.suppress(ValueError):
+            fraction = re.search(r"\.(\d+)", text)
+            if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds: drop the rest
+                text = text.replace(fraction.group(0), fraction.group(0)[:7])
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).astimezone(UTC)
+    raise InvalidArgument(field, f"{text!r} is not an RFC 3339 time with a zone, e.g. 2026-11-27T18:10:05Z")
+
+
+class Queries:
+    def __init__(self, services: Services, now: Callable[[], datetime]) -> None:
+        self.services = services
+        self.now = now
+
+    async def get_job(self, principal: Principal, job_id: str, view: str | None = None,
+                      min_position: int | None = None, as_of: str | None = None,
+                      version: int | None = None) -> dict[str, Any]:
+        """GetJob from the view; for auditors, with `as_of` or `version`, the job as it was, from the log."""
+        authorize(principal, Permission.READ)
+        if as_of is None and version is None:
+            shown = parse_view(view)
+            checked = parse_job_id(job_id)
+            await self.wait_for_views(min_position)
+            found = await self.services.views.get_async(shown, checked)
+            if found is None:
+                raise JobNotFound(checked)
+            return present(found.document, shown, self.now())
+        authorize(principal, Permission.AUDIT, "read a job as it was (asOf, version): only auditor and admin "
+                                               "keys may")
+        shown = parse_view(view)
+        if as_of is not None and version is not None:
+            raise InvalidArgument("asOf", "give asOf or version, not both")
+        checked = parse_job_id(job_id)
+        audit = self.services.audit
+        if version is not None:
+            document, moment = await to_thread.run_sync(audit.at_version, checked, version)
+        else:
+            document, moment = await to_thread.run_sync(audit.as_of, checked, parse_rfc3339("asOf", as_of or ""))
+        return present(document, shown, moment)
+
+    async def list_jobs(self, principal: Principal, *, project: str | None = None, agent: str | None = None,
+                        view: str | None = None, selected: dict[str, list[str]] | None = None,
+                        page_token: str | None = None, size: int | None = None,
+                        min_position: int | None = None) -> JobPage:
+        """ListJobs (`agent` filters it) and ListJobsForProject (`project`): newest first, in keyset pages. A
+        later page may repeat the first page's filters; different ones are INVALID_ARGUMENT."""
+        authorize(principal, Permission.READ)
+        shown = parse_view(view)
+        limit = page_size(size)
+        wanted = JobFilter(project_id=project, agent_id=agent, selected=selection(selected or {}))
+        after: PageKey | None = None
+        if page_token:
+            issued_for, after = decode_token(self.services.page_secret, page_token)
+            if issued_for.project_id != project or (agent is not None and agent != issued_for.agent_id) or \
+                    any(values and issued_for.selection(column) != values for column, values in wanted.selected):
+                raise InvalidArgument("pageToken", "was issued for a different query; send the same query, or "
+                                                   "start again from the first page without pageToken")
+            wanted = issued_for
+        await self.wait_for_views(min_position)
+        rows = await to_thread.run_sync(self.services.views.page, shown, wanted, after, limit + 1)
+        moment = self.now()
+        jobs = [present(row.document, shown, moment) for row in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        token = None if last is None else encode_token(self.services.page_secret, wanted,
+                                                       PageKey(last.creation_time, last.job_id))
+        return JobPage(jobs, token)
+
+    async def project_id(self, principal: Principal, job_id: str, min_position: int | None = None) -> str:
+        """GetProjectID: the project of a stress test or file scan."""
+        row = await self._row(principal, job_id, min_position)
+        project = project_id(row.document)
+        if project is None:
+            raise FailedPrecondition(f"job {row.job_id!r} ({row.document['jobType']}) belongs to no project")
+        return project
+
+    async def test_run_id(self, principal: Principal, job_id: str, min_position: int | None = None) -> str:
+        """GetTestRunID: only a stress test that succeeded has one to give."""
+        row = await self._row(principal, job_id, min_position)
+        job_type, status = row.document["jobType"], row.document["status"]
+        if job_type != JobType.MODEL_STRESS_TEST.value or status != JobStatus.SUCCEEDED.value:
+            raise FailedPrecondition(f"job {row.job_id!r} is a {job_type} in {status}; a test run id is given "
+                                     "only for a JOB_TYPE_MODEL_STRESS_TEST job in JOB_STATUS_SUCCEEDED")
+        test_run_id = row.document.get("jobData", {}).get("stress", {}).get("testRunId")
+        if test_run_id is None:
+            raise FailedPrecondition(f"job {row.job_id!r} succeeded but has no jobData.stress.testRunId")
+        return str(test_run_id)
+
+    async def history(self, principal: Principal, job_id: str) -> list[dict[str, Any]]:
+        """A job's events, oldest first, with their links in its hash chain."""
+        authorize(principal, Permission.AUDIT)
+        events = await to_thread.run_sync(self.services.audit.history, parse_job_id(job_id))
+        return [event.wire() for event in events]
+
+    async def feed(self, principal: Principal, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Every job's events after global position `after`, in commit order, and where the next page starts."""
+        authorize(principal, Permission.AUDIT)
+        if after < 0:
+            raise InvalidArgument("afterPosition", f"must not be negative (got {after})")
+        if not 1 <= limit <= MAX_FEED:
+            raise InvalidArgument("limit", f"must be 1 to {MAX_FEED} (got {limit})")
+        events, next_position = await to_thread.run_sync(self.services.audit.feed, after, limit)
+        return [event.wire() for event in events], next_position
+
+    async def wait_for_views(self, min_position: int | None) -> None:
+        """Read-your-writes: until the views hold `min_position` (at most 5 s, then DEADLINE_EXCEEDED), or,
+        without one, this process's own writes (at most 2 s)."""
+        services = self.services
+        if min_position is None:
+            if not services.own_writes_visible():
+                await to_thread.run_sync(services.catch_up_with_own_writes)
+            return
+        if min_position < 0:
+            raise InvalidArgument("minPosition", f"must not be negative (got {min_position})")
+        if not services.engine.known_reached(min_position):
+            await to_thread.run_sync(self._wait_for_position, min_position)
+
+    def _wait_for_position(self, position: int) -> None:
+        engine = self.services.engine
+        if not engine.reached(position) and position > engine.event_log.head():
+            raise OutOfRange(f"minPosition {position} is beyond the newest event in the log; use the "
+                             "X-Jobstore-Position of a write")
+        if not engine.wait_for(position, MIN_POSITION_WAIT_SECONDS):
+            raise DeadlineExceeded(f"the views did not reach position {position} within "
+                                   f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status`")
+
+    async def _row(self, principal: Principal, job_id: str, min_position: int | None) -> ViewRow:
+        authorize(principal, Permission.READ)
+        checked = parse_job_id(job_id)
+        await self.wait_for_views(min_position)
+        row = await self.services.views.get_async(JobView.BASIC, checked)
+        if row is None:
+            raise JobNotFound(checked)
+        return row

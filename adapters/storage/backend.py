@@ -1,0 +1,133 @@
+"""What differs between the two stores, behind one strategy object per store, chosen once when the store opens
+(`open_backend`). No other module asks which store it runs on (tests/unit/test_code_rules.py checks)."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.database import Cursor, Database
+from jobstore.domain.enums import JobView
+from jobstore.projections.rows import ViewRow
+
+EventRow = tuple[int, str, int, str, bytes]  # position, stream id (canonical text), version, topic, state
+EVENTS_CHANNEL = "jobstore_events"  # the event store NOTIFYs this channel in every append (PostgreSQL)
+KEYS_CHANNEL = "jobstore_keys"  # NOTIFYed when an API key is revoked (PostgreSQL)
+
+
+class ViewLocks(ABC):
+    """Which views this process may project right now."""
+
+    @abstractmethod
+    def current(self) -> tuple[JobView, ...]: ...
+
+    def close(self) -> None:
+        return None
+
+
+class AllViews(ViewLocks):
+    """Every view, always: one host, one store file."""
+
+    def __init__(self, views: Sequence[JobView]) -> None:
+        self.views = tuple(views)
+
+    def current(self) -> tuple[JobView, ...]:
+        return self.views
+
+
+class Backend(ABC):
+    """One store: its connections, the event store's table and settings, schema creation, how view rows are
+    written and read, notifications between processes, and which process projects which view."""
+
+    db: Database
+    description: str  # for people: which store this is
+    events_table: str  # the event store's table of events
+    position_column: str  # its global, commit-ordered position
+    stream_as_text: str  # SQL: an event's stream id as text
+    recorded_at: str  # SQL: when an event was recorded, read inside the database from its stored JSON
+    append_only: tuple[str, ...]  # statements that make the events table refuse changes
+
+    # --- the event store
+
+    @abstractmethod
+    def event_store_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for this store."""
+
+    @abstractmethod
+    def stream_key(self, stream: UUID) -> object:
+        """A stream id as the events table keys it."""
+
+    @abstractmethod
+    def event_rows(self, rows: list[Any]) -> list[EventRow]:
+        """Rows read as (position, stream_as_text, version, topic, state), in plain Python types."""
+
+    @abstractmethod
+    def version_at(self, stream: UUID, moment: datetime) -> int | None:
+        """The last version of a stream recorded at or before `moment`: 0 when its first event is later, None
+        when the stream has no events."""
+
+    # --- schema
+
+    def schema_lock(self) -> AbstractContextManager[None]:
+        """Held while this process creates or upgrades the schema (the event store's tables and jobstore's)."""
+        return contextlib.nullcontext()
+
+    @abstractmethod
+    def ddl(self) -> AbstractContextManager[Cursor]:
+        """A cursor to create tables with, while other processes may be writing."""
+
+    @abstractmethod
+    def table_columns(self, cursor: Cursor, table: str) -> set[str]: ...
+
+    # --- views
+
+    @abstractmethod
+    def upsert_rows(self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[ViewRow]) -> None:
+        """Insert `rows` into the view table, replacing the rows of the same streams."""
+
+    @abstractmethod
+    def is_missing_table(self, error: Exception) -> bool: ...
+
+    @abstractmethod
+    async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
+        """`columns` of the rows of the view table `table` holding `job_ids`, read from the event loop."""
+
+    # --- between processes
+
+    def notify(self, cursor: Cursor, channel: str) -> None:
+        """Tell the other processes on this store that something changed on `channel` (if they can listen)."""
+        return None
+
+    def listen(self, channel: str, stop: threading.Event, heard: Callable[[], None],
+               listening: Callable[[bool], None]) -> bool:
+        """Call `heard` on every notification of `channel` until `stop`, reconnecting as needed; `listening`
+        says whether notifications can currently be heard. False at once when this store has none."""
+        return False
+
+    def view_locks(self, views: Sequence[JobView]) -> ViewLocks:
+        return AllViews(views)
+
+    async def aclose(self) -> None:
+        """Close what the event loop opened."""
+        return None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The one place that decides which store `settings` name."""
+    if settings.database_url:
+        from jobstore.adapters.storage.postgres import PostgresBackend
+
+        return PostgresBackend(settings)
+    from jobstore.adapters.storage.sqlite import SQLiteBackend
+
+    return SQLiteBackend(settings)
+
