@@ -41,20 +41,21 @@ def _index(table: str, column: Column) -> str:
             f"({column.name}, creation_time DESC, job_id DESC)")
 
 
-def view_table_statements(table: str) -> list[str]:
-    """A view table and the indexes every read needs: one per list query shape, newest first."""
+def create_view_table(cursor: Cursor, table: str, backend: Backend | None = None) -> None:
+    """A view table (if missing) and the indexes every read needs: one per list query shape, newest first.
+    Given the `backend`, a table made earlier first gets the declared columns it lacks."""
     columns = ", ".join(_definition(column) for column in COLUMNS)
-    return [
-        f"CREATE TABLE IF NOT EXISTS {table} (stream_id TEXT PRIMARY KEY, {columns}, document TEXT NOT NULL,"
-        " version BIGINT NOT NULL, position BIGINT NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)",
-        *(_index(table, column) for column in COLUMNS if column.index),
-    ]
-
-
-def create_view_table(cursor: Cursor, table: str) -> None:
-    for statement in view_table_statements(table):
-        cursor.execute(statement)
+    cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} (stream_id TEXT PRIMARY KEY, {columns}, "
+                   "document TEXT NOT NULL, version BIGINT NOT NULL, position BIGINT NOT NULL)")
+    if backend is not None:
+        present = backend.table_columns(cursor, table)
+        for column in COLUMNS:
+            if column.name not in present:
+                _add_column(cursor, table, column)
+    cursor.execute(f"CREATE INDEX IF NOT EXISTS {table}_newest ON {table} (creation_time DESC, job_id DESC)")
+    for column in COLUMNS:
+        if column.index:
+            cursor.execute(_index(table, column))
     cursor.execute("INSERT INTO projection_positions (table_name, position) VALUES (?, 0)"
                    " ON CONFLICT (table_name) DO NOTHING", (table,))
 
@@ -72,10 +73,7 @@ def create_schema(backend: Backend) -> None:
         cursor.execute("SELECT table_name FROM view_tables")
         tables = [str(table) for (table,) in cursor.fetchall()]
         for table in tables:
-            create_view_table(cursor, table)
-            missing = [c for c in COLUMNS if c.name not in backend.table_columns(cursor, table)]
-            for column in missing:
-                _add_column(cursor, table, column)
+            create_view_table(cursor, table, backend)
 
 
 def _add_column(cursor: Cursor, table: str, column: Column) -> None:
@@ -94,5 +92,3 @@ def _add_column(cursor: Cursor, table: str, column: Column) -> None:
                            [(column.derive(orjson.loads(document)), stream) for stream, document in rows])
         done, after = done + len(rows), rows[-1][0]
         log.info("%s.%s: %d of %d rows filled", table, column.name, done, total)
-    if column.index:
-        cursor.execute(_index(table, column))
