@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from jobstore.domain.document import JobDocument
-from jobstore.domain.enums import JobStatus, JobType
+from jobstore.domain.enums import JobStatus, JobType, TerminationReason
 from jobstore.projections.render import agent_id, project_id
 
 
@@ -45,6 +45,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("project_id", project_id, index="project", job_data_fields=("projectId",)),
     Column("agent_id", agent_id, index="agent"),
     Column("creation_time", lambda job: job["creationTime"], required=True),
+    Column("termination_reason", lambda job: job.get("terminationReason"), index="termination_reason",
+           filter=ListFilter("firstPageQuery.selectedTerminationReasons", TerminationReason)),
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 FILTERS = {column.name: column.filter for column in COLUMNS if column.filter is not None}

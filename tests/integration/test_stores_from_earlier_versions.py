@@ -20,15 +20,18 @@ import psycopg
 import pytest
 
 from jobstore.adapters.core.access import Role
+from jobstore.adapters.core.lists import JobFilter
 from jobstore.adapters.operations import rebuild
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.enums import JobStatus, JobView
 from jobstore.domain.job import Provenance
+from jobstore.projections.columns import COLUMN_NAMES
 from tests.conftest import drop_schema, postgres_url, upsert_request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "store_8244eee"
 FIXTURE_SCHEMA = "jobstore_fixture"
+OOM, GENERIC = "TERMINATION_REASON_OOMKILLED", "TERMINATION_REASON_GENERIC_ERROR"
 
 
 def expected(backend: str) -> dict[str, Any]:
@@ -116,3 +119,13 @@ def test_new_writes_carry_on_the_old_chains_and_rebuilt_views_equal_the_old_ones
             assert row is not None
             if job_id != "long-1":
                 assert row.document == document, (view, job_id)
+
+
+def test_a_column_declared_since_is_added_to_the_old_view_tables_and_filled_from_their_documents(
+        upgraded: Services) -> None:
+    """The stores were written before views had a termination_reason column; opening them adds it."""
+    for view in (JobView.BASIC, JobView.FULL):
+        failed = upgraded.views.page(view, JobFilter(selected=(("termination_reason", (OOM,)),)), None, 10)
+        assert [row.job_id for row in failed] == ["firewall-1"]
+        assert failed[0].columns[COLUMN_NAMES.index("termination_reason")] == OOM
+        assert upgraded.views.page(view, JobFilter(selected=(("termination_reason", (GENERIC,)),)), None, 10) == []
