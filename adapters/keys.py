@@ -52,9 +52,6 @@ class KeyStore:
         with self._lock:
             self._remembered.clear()
 
-    def remembered(self, key: str) -> Principal | None:
-        return self._remembered.get(key)
-
     def create(self, role: Role, name: str | None = None) -> tuple[str, str]:
         """A new key for `role`; returns (name, key). The key is shown once and never stored."""
         key_id = secrets.token_hex(8)
@@ -66,11 +63,12 @@ class KeyStore:
             raise AlreadyExists(f"an API key named {name!r} exists already: choose another --name")
         return name, f"{PREFIX}{key_id}_{secret}"
 
-    def authenticate(self, key: str) -> Principal | None:
+    async def authenticate(self, key: str) -> Principal | None:
+        """The caller `key` names, or None when it is unknown or revoked."""
         known = self._remembered.get(key)
         if known is not None:
             return known
-        principal = self._look_up(key)
+        principal = await self.table.backend.point_read(lambda: self._look_up(key))
         if principal is not None:
             with self._lock:
                 if self._listening and len(self._remembered) < 10_000:

@@ -23,7 +23,7 @@ def wrk(url: str, key: str, seconds: int, connections: int = 16) -> float:
     return float(match.group(1))
 
 
-def run(settings: Settings, seconds: int) -> list[Figure]:
+def run(settings: Settings, seconds: int, store: str = "") -> list[Figure]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (bench/run installs the Debian package)")
     services = open_services(settings)
@@ -37,6 +37,7 @@ def run(settings: Settings, seconds: int) -> list[Figure]:
         wrk(f"{server.base}/healthz", key, 2)  # warm up
         health = wrk(f"{server.base}/healthz", key, seconds)
         get_job = wrk(f"{server.base}/v1/jobs/read-me?view=JOB_VIEW_FULL", key, seconds)
-    return [Figure("health check over HTTP, 16 clients, requests/s (baseline)", health, "/s"),
-            Figure("GetJob FULL over HTTP, 16 clients, requests/s", get_job, "/s", health, ">= 0.6x",
+    on = f", {store}" if store else ""
+    return [Figure(f"health check over HTTP, 16 clients{on}, requests/s (baseline)", health, "/s"),
+            Figure(f"GetJob FULL over HTTP, 16 clients{on}, requests/s", get_job, "/s", health, ">= 0.6x",
                    get_job / health >= 0.6)]

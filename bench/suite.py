@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, http_reads, lag, scale, soak, time_travel, writes
+from bench import catchup, http_reads, http_writes, lag, scale, soak, time_travel, writes
 from bench.harness import Figure, store, table
 from jobstore.adapters.runtime import tune_interpreter
 from jobstore.adapters.settings import Settings
@@ -30,16 +30,18 @@ SIZES = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check that every part runs")
-    parser.add_argument("--only", action="append", help="run only these parts (writes, catchup, reads, lag, "
-                                                        "scale, time-travel, soak)")
+    parser.add_argument("--only", action="append", help="run only these parts (writes, http-writes, catchup, "
+                                                        "reads, reads-sqlite, lag, scale, time-travel, soak)")
     args = parser.parse_args(argv)
     tune_interpreter()  # as jobstore's own processes do (adapters/cli.py)
     size = SIZES["smoke" if args.smoke else "full"]
     url = os.environ.get("JOBSTORE_TEST_DATABASE_URL")
     parts: dict[str, Callable[[Settings], list[Figure]]] = {
         "writes": lambda s: writes.run(s, size["jobs"]),
+        "http-writes": lambda s: http_writes.run(s, size["jobs"]),
         "catchup": lambda s: catchup.run(s, size["log_events"], size["runner_seconds"]),
         "reads": lambda s: http_reads.run(s, size["http_seconds"]),
+        "reads-sqlite": lambda s: http_reads.run(s, size["http_seconds"], "SQLite"),
         "lag": lambda s: lag.run(s, size["lag_writes"]),
         "scale": lambda s: scale.run(s, size["scale_small"], size["scale_large"], size["requests"]),
         "time-travel": lambda s: time_travel.run(s, size["long_job_events"], size["requests"]),
@@ -52,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name not in args.only:
                 continue
             print(f"[{time.monotonic() - started:5.0f} s] {name} ...", file=sys.stderr, flush=True)
-            with store("postgres", url, Path(workdir)) as settings:
+            with store("sqlite" if name.endswith("-sqlite") else "postgres", url, Path(workdir)) as settings:
                 figures += part(settings)
-    print(f"\njobstore bench ({'smoke' if args.smoke else 'full'}, PostgreSQL) on {platform.node()}: "
+    print(f"\njobstore bench ({'smoke' if args.smoke else 'full'}; PostgreSQL unless a figure says SQLite) on "
+          f"{platform.node()}: "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.monotonic() - started:.0f} s\n")
     print(table(figures))
     missed = [f.name for f in figures if f.met is False]

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from anyio import to_thread
-
 from jobstore.adapters.errors import PermissionDenied, Unauthenticated
 
 
@@ -53,16 +51,14 @@ def authorize(principal: Principal, permission: Permission, doing: str | None = 
 
 
 class Authenticator(Protocol):
-    def remembered(self, key: str) -> Principal | None: ...
-
-    def authenticate(self, key: str) -> Principal | None: ...
+    async def authenticate(self, key: str) -> Principal | None: ...
 
 
 async def authenticate(keys: Authenticator, key: str | None, header: str) -> Principal:
     """The caller an API key names; UNAUTHENTICATED without a known, active key (sent in `header`)."""
     if not key:
         raise Unauthenticated(f"send an API key in the {header} header")
-    principal = keys.remembered(key) or await to_thread.run_sync(keys.authenticate, key)
+    principal = await keys.authenticate(key)
     if principal is None:
         raise Unauthenticated("the API key is unknown or revoked")
     return principal

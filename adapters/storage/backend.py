@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from jobstore.adapters.settings import Settings
@@ -16,6 +16,7 @@ from jobstore.adapters.storage.database import Cursor, Database
 from jobstore.domain.enums import JobView
 from jobstore.projections.rows import ViewRow
 
+T = TypeVar("T")
 EventRow = tuple[int, str, int, str, bytes]  # position, stream id (canonical text), version, topic, state
 EVENTS_CHANNEL = "jobstore_events"  # the event store NOTIFYs this channel in every append (PostgreSQL)
 KEYS_CHANNEL = "jobstore_keys"  # NOTIFYed when an API key is revoked (PostgreSQL)
@@ -97,6 +98,10 @@ class Backend(ABC):
     @abstractmethod
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
         """`columns` of the rows of the view table `table` holding `job_ids`, read from the event loop."""
+
+    @abstractmethod
+    async def point_read(self, read: Callable[[], T]) -> T:
+        """A read of a few rows by key, from the event loop."""
 
     # --- between processes
 

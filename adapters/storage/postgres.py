@@ -14,11 +14,12 @@ from uuid import UUID
 
 import msgspec
 import psycopg
+from anyio import to_thread
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.backend import Backend, EventRow, ViewLocks
+from jobstore.adapters.storage.backend import Backend, EventRow, T, ViewLocks
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
 from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
 from jobstore.adapters.storage.library import POSTGRES_FACTORY_TOPIC
@@ -236,6 +237,10 @@ class PostgresBackend(Backend):
 
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, psycopg.errors.UndefinedTable)
+
+    async def point_read(self, read: Callable[[], T]) -> T:
+        """In a worker thread: it waits for a round trip to the server."""
+        return await to_thread.run_sync(read)
 
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
         """Without a thread hop: the event loop's own pool, opened on first use inside the loop."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.backend import Backend, EventRow
+from jobstore.adapters.storage.backend import Backend, EventRow, T
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
 from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
 from jobstore.projections.rows import ViewRow
@@ -134,9 +134,13 @@ class SQLiteBackend(Backend):
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
+    async def point_read(self, read: Callable[[], T]) -> T:
+        """In place, on the event loop: a lookup by key in the local file takes microseconds, less than handing
+        it to a thread and back (in WAL mode a reader never waits for the writer)."""
+        return read()
+
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
-        """Read on the event loop itself: a lookup by key in the local file takes a few microseconds, less than
-        handing it to a thread and back (in WAL mode a reader never waits for the writer)."""
+        """In place, on the event loop, as `point_read`."""
         with self.db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT {columns} FROM {table} WHERE job_id IN ({', '.join('?' * len(job_ids))})",
                            job_ids)

@@ -12,7 +12,6 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import orjson
-from anyio import to_thread
 
 from jobstore.adapters.core.lists import JobFilter, PageKey
 from jobstore.adapters.storage.backend import Backend
@@ -171,7 +170,7 @@ class SqlViewStore:
     async def get_async(self, view: JobView, job_id: str) -> ViewRow | None:
         """`get` for the event loop: lookups that arrive together share one query (see coalesce.py)."""
         if time.monotonic() - self._cached_at > TABLE_CACHE_SECONDS:
-            await to_thread.run_sync(self.tables, True)
+            await self.backend.point_read(lambda: self.tables(True))
         for fresh in (False, True):
             table = self._cache[stored_view(view)]
             try:
@@ -179,7 +178,7 @@ class SqlViewStore:
             except Exception as error:
                 if fresh or not self.backend.is_missing_table(error):
                     raise
-                await to_thread.run_sync(self.tables, True)
+                await self.backend.point_read(lambda: self.tables(True))
                 continue
             return None if record is None else _row(record)
         return None

@@ -7,6 +7,7 @@ with generate.py there; the .expected.json beside each store holds what that ver
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -96,7 +97,7 @@ def test_verify_passes_and_the_old_keys_still_authenticate(upgraded: Services, b
     assert upgraded.audit.verify() == []
     assert upgraded.audit.job_ids() == expected(backend)["job_ids"]
     keys = expected(backend)["keys"]
-    admin, reader = upgraded.keys.authenticate(keys["admin"]), upgraded.keys.authenticate(keys["reader"])
+    admin, reader = (asyncio.run(upgraded.keys.authenticate(keys[role])) for role in ("admin", "reader"))
     assert admin is not None and admin.role is Role.ADMIN
     assert reader is not None and reader.role is Role.READER
 

@@ -1,0 +1,105 @@
+"""Job commands over HTTP as clients see them: job lifecycles (UpsertJob) from 8 client threads (Python,
+keep-alive connections, on the same machine) against one `jobstore serve`, beside raw psycopg doing the same
+writes from 8 threads as one single-row upsert transaction per command; the two measured in alternating
+rounds."""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import psycopg
+
+from bench.harness import Figure, serving
+from bench.writes import COMMANDS_PER_JOB, lifecycle_bodies
+from jobstore.adapters.settings import Settings
+
+THREADS = 8
+ROUNDS = 4
+
+
+def in_threads(work: Callable[[int], None]) -> float:
+    """Seconds for THREADS threads to each run `work(thread number)`, started together."""
+    ready = threading.Barrier(THREADS + 1)
+    failures: list[BaseException] = []
+
+    def run(number: int) -> None:
+        ready.wait()
+        try:
+            work(number)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return time.perf_counter() - started
+
+
+def http_rate(port: int, key: str, jobs_per_thread: int) -> float:
+    plans = [[json.dumps(body).encode() for n in range(jobs_per_thread)
+              for body in lifecycle_bodies(f"h-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
+    headers = {"rime-api-key": key, "content-type": "application/json"}
+
+    def work(number: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for body in plans[number]:
+                conn.request("POST", "/v1/jobs:upsert", body, headers)
+                response = conn.getresponse()
+                answer = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"UpsertJob -> {response.status} {answer[:300]!r}")
+        finally:
+            conn.close()
+
+    return THREADS * jobs_per_thread * COMMANDS_PER_JOB / in_threads(work)
+
+
+def raw_rate(settings: Settings, jobs_per_thread: int) -> float:
+    table = f"{settings.database_schema}.raw_http_jobs"
+    statement = (f"INSERT INTO {table} (job_id, document, version) VALUES (%s, %s, 1) ON CONFLICT (job_id) "
+                 f"DO UPDATE SET document = {table}.document || excluded.document, version = {table}.version + 1")
+    with psycopg.connect(**settings.postgres(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (job_id TEXT PRIMARY KEY, document JSONB NOT NULL, "
+                     "version INT NOT NULL)")
+    plans = [[(body["job"]["jobId"], json.dumps(body["job"])) for n in range(jobs_per_thread)
+              for body in lifecycle_bodies(f"r-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
+    connections = [psycopg.connect(**settings.postgres(), autocommit=True)  # type: ignore[arg-type]
+                   for _ in range(THREADS)]
+
+    def work(number: int) -> None:
+        for values in plans[number]:
+            connections[number].execute(statement, values, prepare=True)
+
+    try:
+        return THREADS * jobs_per_thread * COMMANDS_PER_JOB / in_threads(work)
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def run(settings: Settings, jobs: int) -> list[Figure]:
+    per_round = max(1, jobs // (ROUNDS * THREADS))
+    raw = service = 0.0
+    with serving(settings) as (server, key):
+        http_rate(server.port, key, max(1, per_round // 4))  # warm up
+        raw_rate(settings, max(1, per_round // 4))
+        for round_number in range(ROUNDS):  # alternating; the best of each
+            for part in ("raw", "http") if round_number % 2 == 0 else ("http", "raw"):
+                if part == "raw":
+                    raw = max(raw, raw_rate(settings, per_round))
+                else:
+                    service = max(service, http_rate(server.port, key, per_round))
+    return [Figure(f"raw psycopg upsert per command, {THREADS} threads (baseline), commands/s", raw, "/s"),
+            Figure(f"job commands over HTTP, {THREADS} client threads, commands/s", service, "/s", raw, ">= 0.5x",
+                   service / raw >= 0.5)]
