@@ -3,15 +3,16 @@
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from jobstore.adapters.core.access import Permission
 from jobstore.adapters.core.queries import MAX_FEED, MAX_POSITION
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
-    Auditor,
     JSONResponse,
     QueryModel,
     core_of,
     documented,
     parse_query,
+    permitted,
     success,
 )
 from jobstore.adapters.storage.codec import EVENT_CLASSES
@@ -38,7 +39,8 @@ class FeedQuery(QueryModel):
 
 @router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain",
             responses=success("The job's events", events=EVENTS))
-async def job_history(jobId: str, request: Request, principal: Auditor) -> JSONResponse:
+async def job_history(jobId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.AUDIT)
     return JSONResponse({"events": await core_of(request).queries.history(principal, jobId)})
 
 
@@ -46,7 +48,8 @@ async def job_history(jobId: str, request: Request, principal: Auditor) -> JSONR
             responses=success("A page of the log", events=EVENTS,
                               nextPosition=({"type": "integer", "description": "afterPosition for the next page"},
                                             True)))
-async def global_feed(request: Request, principal: Auditor) -> JSONResponse:
+async def global_feed(request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.AUDIT)
     query = parse_query(request.query_params, FeedQuery)
     events, next_position = await core_of(request).queries.feed(principal, query.after, query.limit)
     return JSONResponse({"events": events, "nextPosition": next_position})

@@ -1,11 +1,11 @@
 """What every route shares: the core, the caller, request bodies read within their limit, query parameters,
 googlerpc error bodies, and the OpenAPI entries of answers."""
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import orjson
-from fastapi import Depends, Request, responses
+from fastapi import Request, responses
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -63,20 +63,14 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def permitted(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+async def permitted(request: Request, permission: Permission) -> Principal:
     """The caller, authenticated and allowed `permission` before anything of the request is read, so that the
-    contract's order holds (role, then validity). The core checks the role again: it serves every transport."""
-    async def check(request: Request) -> Principal:
-        principal = await authenticate(core_of(request).services.keys, request.headers.get(API_KEY_HEADER),
-                                       API_KEY_HEADER)
-        authorize(principal, permission)
-        return principal
-    return check
-
-
-Reader = Annotated[Principal, Depends(permitted(Permission.READ))]
-Writer = Annotated[Principal, Depends(permitted(Permission.WRITE))]
-Auditor = Annotated[Principal, Depends(permitted(Permission.AUDIT))]
+    contract's order holds (role, then validity). The core checks the role again: it serves every transport.
+    (A plain call, not a FastAPI dependency: resolving one cost a tenth of a GetJob.)"""
+    principal = await authenticate(core_of(request).services.keys, request.headers.get(API_KEY_HEADER),
+                                   API_KEY_HEADER)
+    authorize(principal, permission)
+    return principal
 
 
 def caller(request: Request, principal: Principal) -> Caller:

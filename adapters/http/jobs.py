@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from jobstore.adapters.core.access import Permission
 from jobstore.adapters.core.queries import MAX_POSITION, JobPage
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
@@ -15,13 +16,12 @@ from jobstore.adapters.http.common import (
     POSITION_HEADER,
     JSONResponse,
     QueryModel,
-    Reader,
-    Writer,
     caller,
     core_of,
     documented,
     idempotency_key,
     parse_query,
+    permitted,
     raw_body,
     success,
     written_response,
@@ -53,7 +53,8 @@ WRITTEN = with_position(success("The job after the write, as JOB_VIEW_BASIC show
 
 @router.post("/v1/jobs:upsert", tags=["JobManager"], summary="UpsertJob",
              openapi_extra=_body_schema("UpsertJobRequest"), responses=WRITTEN)
-async def upsert_job(request: Request, principal: Writer) -> Response:
+async def upsert_job(request: Request) -> Response:
+    principal = await permitted(request, Permission.WRITE)
     written = await core_of(request).commands.upsert(caller(request, principal), await raw_body(request),
                                                      idempotency_key(request))
     return written_response(written)
@@ -61,7 +62,8 @@ async def upsert_job(request: Request, principal: Writer) -> Response:
 
 @router.post("/v1/jobs/{jobId}:fail", tags=["JobManager"], summary="FailJob",
              openapi_extra=_body_schema("FailJobRequest"), responses=WRITTEN)
-async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
+async def fail_job(jobId: str, request: Request) -> Response:
+    principal = await permitted(request, Permission.WRITE)
     written = await core_of(request).commands.fail(caller(request, principal), jobId, await raw_body(request),
                                                    idempotency_key(request))
     return written_response(written)
@@ -69,7 +71,8 @@ async def fail_job(jobId: str, request: Request, principal: Writer) -> Response:
 
 @router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation",
              responses=WRITTEN)
-async def finalize_cancellation(jobId: str, request: Request, principal: Writer) -> Response:
+async def finalize_cancellation(jobId: str, request: Request) -> Response:
+    principal = await permitted(request, Permission.WRITE)
     written = await core_of(request).commands.finalize_cancellation(
         caller(request, principal), jobId, await raw_body(request), idempotency_key(request))
     return written_response(written)
@@ -77,7 +80,8 @@ async def finalize_cancellation(jobId: str, request: Request, principal: Writer)
 
 @router.post("/v1/jobs/cancel/{jobId}", tags=["JobReader"], summary="CancelJob (RequestCancellation)",
              responses=with_position(success("The cancellation is requested (an empty object)")))
-async def cancel_job(jobId: str, request: Request, principal: Writer) -> Response:
+async def cancel_job(jobId: str, request: Request) -> Response:
+    principal = await permitted(request, Permission.WRITE)
     written = await core_of(request).commands.request_cancellation(
         caller(request, principal), jobId, await raw_body(request), idempotency_key(request))
     return written_response(written)
@@ -118,7 +122,8 @@ PAGE = success("A page of jobs, newest first", jobs=({"type": "array", "items": 
 
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
             openapi_extra=documented(GetJobQuery), responses=success("The job", job=(JOB_SCHEMA, True)))
-async def get_job(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+async def get_job(jobId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, GetJobQuery)
     job = await core_of(request).queries.get_job(principal, jobId, query.view, query.min_position, query.as_of,
                                                  query.version)
@@ -128,7 +133,8 @@ async def get_job(jobId: str, request: Request, principal: Reader) -> JSONRespon
 @router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID",
             openapi_extra=documented(ReadQuery),
             responses=success("The job's project", projectId=({"$ref": "#/components/schemas/RimeUUID"}, True)))
-async def get_project_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+async def get_project_id(jobId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ReadQuery)
     project = await core_of(request).queries.project_id(principal, jobId, query.min_position)
     return JSONResponse({"projectId": {"uuid": project}})
@@ -137,7 +143,8 @@ async def get_project_id(jobId: str, request: Request, principal: Reader) -> JSO
 @router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID",
             openapi_extra=documented(ReadQuery),
             responses=success("The succeeded stress test's run", testRunId=({"type": "string"}, True)))
-async def get_test_run_id(jobId: str, request: Request, principal: Reader) -> JSONResponse:
+async def get_test_run_id(jobId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ReadQuery)
     return JSONResponse({"testRunId": await core_of(request).queries.test_run_id(principal, jobId,
                                                                                   query.min_position)})
@@ -156,7 +163,8 @@ def _page(page: JobPage) -> JSONResponse:
 
 @router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject", responses=PAGE,
             openapi_extra=documented(ListQuery, *SELECTIONS))
-async def list_jobs_for_project(projectId: str, request: Request, principal: Reader) -> JSONResponse:
+async def list_jobs_for_project(projectId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ListQuery)
     return _page(await core_of(request).queries.list_jobs(
         principal, project=projectId, view=query.view, selected=_selected(request), page_token=query.page_token,
@@ -165,7 +173,8 @@ async def list_jobs_for_project(projectId: str, request: Request, principal: Rea
 
 @router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs", responses=PAGE,
             openapi_extra=documented(ListAllQuery, *SELECTIONS))
-async def list_all_jobs(request: Request, principal: Reader) -> JSONResponse:
+async def list_all_jobs(request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ListAllQuery)
     return _page(await core_of(request).queries.list_jobs(
         principal, agent=query.agent, view=query.view, selected=_selected(request), page_token=query.page_token,
