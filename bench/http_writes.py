@@ -45,24 +45,32 @@ def in_threads(work: Callable[[int], None]) -> float:
     return time.perf_counter() - started
 
 
-def http_rate(port: int, key: str, jobs_per_thread: int) -> float:
-    plans = [[json.dumps(body).encode() for n in range(jobs_per_thread)
-              for body in lifecycle_bodies(f"h-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
+def http_rate(port: int, key: str, requests: list[list[tuple[str, str, bytes | None]]]) -> float:
+    """Requests/s of (method, path, body) lists, one list per client thread, each on its own connection."""
     headers = {"rime-api-key": key, "content-type": "application/json"}
 
     def work(number: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
-            for body in plans[number]:
-                conn.request("POST", "/v1/jobs:upsert", body, headers)
+            for method, path, body in requests[number]:
+                conn.request(method, path, body, headers)
                 response = conn.getresponse()
                 answer = response.read()
                 if response.status != 200:
-                    raise RuntimeError(f"UpsertJob -> {response.status} {answer[:300]!r}")
+                    raise RuntimeError(f"{method} {path} -> {response.status} {answer[:300]!r}")
         finally:
             conn.close()
 
-    return THREADS * jobs_per_thread * COMMANDS_PER_JOB / in_threads(work)
+    return sum(map(len, requests)) / in_threads(work)
+
+
+def lifecycles(jobs_per_thread: int) -> list[list[tuple[str, str, bytes | None]]]:
+    return [[("POST", "/v1/jobs:upsert", json.dumps(body).encode()) for n in range(jobs_per_thread)
+             for body in lifecycle_bodies(f"h-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
+
+
+def health_checks(count_per_thread: int) -> list[list[tuple[str, str, bytes | None]]]:
+    return [[("GET", "/healthz", None)] * count_per_thread for _ in range(THREADS)]
 
 
 def raw_rate(settings: Settings, jobs_per_thread: int) -> float:
@@ -90,16 +98,19 @@ def raw_rate(settings: Settings, jobs_per_thread: int) -> float:
 
 def run(settings: Settings, jobs: int) -> list[Figure]:
     per_round = max(1, jobs // (ROUNDS * THREADS))
-    raw = service = 0.0
+    raw = service = health = 0.0
     with serving(settings) as (server, key):
-        http_rate(server.port, key, max(1, per_round // 4))  # warm up
+        http_rate(server.port, key, lifecycles(max(1, per_round // 4)))  # warm up
         raw_rate(settings, max(1, per_round // 4))
         for round_number in range(ROUNDS):  # alternating; the best of each
             for part in ("raw", "http") if round_number % 2 == 0 else ("http", "raw"):
                 if part == "raw":
                     raw = max(raw, raw_rate(settings, per_round))
                 else:
-                    service = max(service, http_rate(server.port, key, per_round))
+                    service = max(service, http_rate(server.port, key, lifecycles(per_round)))
+        health = http_rate(server.port, key, health_checks(per_round * COMMANDS_PER_JOB))
     return [Figure(f"raw psycopg upsert per command, {THREADS} threads (baseline), commands/s", raw, "/s"),
             Figure(f"job commands over HTTP, {THREADS} client threads, commands/s", service, "/s", raw, ">= 0.5x",
-                   service / raw >= 0.5)]
+                   service / raw >= 0.5),
+            Figure(f"the ceiling: health checks (no database) from the same {THREADS} client threads, requests/s",
+                   health, "/s", raw)]
