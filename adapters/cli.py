@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobstore.adapters.core.access import Role
-from jobstore.adapters.observability import start_access_log
 from jobstore.adapters.operations import rebuild, view_status
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
@@ -87,11 +86,9 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
     # under the handlers it found: these let the process go on to close the projections and pools, and exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
-    access_log = start_access_log(sys.stdout)
     try:
         uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     finally:
-        access_log.stop()
         key_changes.close()
     print("jobstore stopped: in-flight requests finished, projections stopped between batches", flush=True)
 
@@ -168,6 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_interpreter()
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    access = logging.getLogger("jobstore.access")  # one JSON object per line, nothing around it
+    access.propagate = False
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
     try:
         settings = Settings.from_environment()
         services = open_services(settings)

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
-from logging.handlers import QueueHandler, QueueListener
-from typing import TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -76,20 +73,6 @@ class Metrics:
         self.command_seconds.labels(command).observe(seconds)
         if appended:
             self.events_appended.inc()
-
-
-def start_access_log(stream: TextIO) -> QueueListener:
-    """The access log: one JSON object per line on `stream`, nothing around it. Requests hand their lines to a
-    queue and a thread of its own writes them, so that the event loop makes no write call per request (under
-    load each one waited for the interpreter lock held by the command threads)."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    access_log.propagate = False
-    access_log.addHandler(QueueHandler(lines))
-    listener = QueueListener(lines, handler)
-    listener.start()
-    return listener
 
 
 def log_request(request_id: str, method: str, route: str, status: int, seconds: float) -> None:

@@ -122,9 +122,9 @@ def test_a_changed_view_row_is_reported_with_the_difference(store: Services, raw
 
 def test_a_view_row_for_a_job_the_log_never_had_is_reported(store: Services, raw: RawStore) -> None:
     make_job(store)
-    raw.execute("INSERT INTO job_view_basic (stream_id, job_id, job_type, status, creation_time, document, version, "
-                "position) SELECT 'ghost-stream', 'ghost', job_type, status, creation_time, document, version, position "
-                "FROM job_view_basic LIMIT 1")
+    raw.execute("INSERT INTO job_view_basic (stream_id, job_id, job_type, status, creation_time, document, version,"
+                " position) SELECT 'ghost-stream', 'ghost', job_type, status, creation_time, document, version,"
+                " position FROM job_view_basic LIMIT 1")
     assert [p.job_id for p in store.audit.verify()] == ["ghost"]
 
 
