@@ -13,7 +13,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from jobstore.adapters.core.lists import JobFilter
 from jobstore.adapters.operations import rebuild
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.idempotency import Stored
+from jobstore.domain.document import format_time
 from jobstore.domain.enums import JobStatus, JobView
 from jobstore.domain.job import Provenance
 from jobstore.projections.columns import COLUMN_NAMES
@@ -130,3 +132,20 @@ def test_a_column_declared_since_is_added_to_the_old_view_tables_and_filled_from
         assert [row.job_id for row in failed] == ["firewall-1"]
         assert failed[0].columns[COLUMN_NAMES.index("termination_reason")] == OOM
         assert upgraded.views.page(view, JobFilter(selected=(("termination_reason", (GENERIC,)),)), None, 10) == []
+
+
+def test_idempotent_answers_kept_by_the_earlier_version_are_given_back_the_same(upgraded: Services) -> None:
+    """Before the core answered for every transport, a kept answer held its HTTP status and its position as
+    the X-Jobstore-Position header; such rows (kept for 48 hours) are read as they meant."""
+    now = format_time(datetime.now(UTC))
+    kept = [("ok-key", 200, '{"job":{"jobId":"stress-1"}}', '{"x-jobstore-position": "6"}'),
+            ("refused-key", 404, '{"code":5,"message":"job \'ghost\' does not exist","details":[]}', "{}")]
+    with upgraded.backend.db.transaction() as cursor:
+        for key, status, body, headers in kept:
+            cursor.execute("INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, status, body, headers,"
+                           " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           ("fixture-writer", key, "fingerprint", status, body, headers, now))
+    answered = upgraded.idempotency.claim("fixture-writer", "ok-key", "fingerprint")
+    assert answered == Stored(0, '{"job":{"jobId":"stress-1"}}', 6)
+    refused = upgraded.idempotency.claim("fixture-writer", "refused-key", "fingerprint")
+    assert refused is not None and (refused.code, refused.position) == (5, None)
