@@ -15,6 +15,7 @@ from jobstore.domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationR
 from jobstore.domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
 from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, check_job_data_kinds
 from jobstore.domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
+from jobstore.domain.values import RESERVED_JOB_IDS
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ class Job(Aggregate):
     def create(cls, request: UpsertJobRequest, at: datetime, by: Provenance) -> Job:
         """A new job from every field present in the request's job (UpsertJobRequest on a job id not seen before)."""
         job = request.job
+        if request.job_id in RESERVED_JOB_IDS:
+            raise InvalidArgument("job.jobId", f"{request.job_id!r} is reserved (the HTTP route /v1/jobs/project/... "
+                                               "lists a project's jobs); choose another job id")
         if job.job_type is None or job.job_type is JobType.UNSPECIFIED:
             raise InvalidArgument("job.jobType", "is required to create a job and must not be UNSPECIFIED")
         expected = JOB_DATA_KEY[job.job_type]

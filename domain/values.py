@@ -34,6 +34,10 @@ def _utc(value: datetime) -> datetime:
 Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
+RESERVED_JOB_IDS = frozenset({"project"})
+"""Ids no new job may take: `/v1/jobs/project/...` is ListJobsForProject's route, so a job named `project`
+could not reach its own `/events`, `/project-id` and `/test-run-id` routes."""
+
 JobId = NewType("JobId", str)
 """A job id that passed `job_id_problem`: 1 to 128 characters, none of them '/', whitespace or control."""
 

@@ -53,8 +53,8 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
             return response
         return error_response(NotFound(f"no route {request.method} {request.url.path}; see /openapi.json"), rid)
 
+    app.include_router(jobs.router)  # first: its ListJobsForProject route must win over /v1/jobs/{jobId}/events
     app.include_router(audit.router)
-    app.include_router(jobs.router)
 
     @app.get("/healthz", tags=["Operations"], summary="The process is alive", responses={405: ERROR_RESPONSES[405]})
     async def healthz() -> dict[str, str]:

@@ -120,6 +120,29 @@ PAGE = success("A page of jobs, newest first", jobs=({"type": "array", "items": 
                nextPageToken=({"type": "string", "description": "for the next page; only when hasMore"}, False))
 
 
+def _selected(request: Request) -> dict[str, list[str]]:
+    return {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}
+
+
+def _page(page: JobPage) -> JSONResponse:
+    answer: dict[str, Any] = {"jobs": page.jobs, "hasMore": page.has_more}
+    if page.next_page_token is not None:
+        answer["nextPageToken"] = page.next_page_token
+    return JSONResponse(answer)
+
+
+# Before the job routes: /v1/jobs/project/{projectId} lists a project, whatever its id (`events`, `project-id`,
+# `test-run-id`); the job id `project` is reserved so that no job's own routes are hidden by it.
+@router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject", responses=PAGE,
+            openapi_extra=documented(ListQuery, *SELECTIONS))
+async def list_jobs_for_project(projectId: str, request: Request) -> JSONResponse:
+    principal = await permitted(request, Permission.READ)
+    query = parse_query(request.query_params, ListQuery)
+    return _page(await core_of(request).queries.list_jobs(
+        principal, project=projectId, view=query.view, selected=_selected(request), page_token=query.page_token,
+        size=query.page_size, min_position=query.min_position))
+
+
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
             openapi_extra=documented(GetJobQuery), responses=success("The job", job=(JOB_SCHEMA, True)))
 async def get_job(jobId: str, request: Request) -> JSONResponse:
@@ -148,27 +171,6 @@ async def get_test_run_id(jobId: str, request: Request) -> JSONResponse:
     query = parse_query(request.query_params, ReadQuery)
     return JSONResponse({"testRunId": await core_of(request).queries.test_run_id(principal, jobId,
                                                                                   query.min_position)})
-
-
-def _selected(request: Request) -> dict[str, list[str]]:
-    return {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}
-
-
-def _page(page: JobPage) -> JSONResponse:
-    answer: dict[str, Any] = {"jobs": page.jobs, "hasMore": page.has_more}
-    if page.next_page_token is not None:
-        answer["nextPageToken"] = page.next_page_token
-    return JSONResponse(answer)
-
-
-@router.get("/v1/jobs/project/{projectId}", tags=["JobReader"], summary="ListJobsForProject", responses=PAGE,
-            openapi_extra=documented(ListQuery, *SELECTIONS))
-async def list_jobs_for_project(projectId: str, request: Request) -> JSONResponse:
-    principal = await permitted(request, Permission.READ)
-    query = parse_query(request.query_params, ListQuery)
-    return _page(await core_of(request).queries.list_jobs(
-        principal, project=projectId, view=query.view, selected=_selected(request), page_token=query.page_token,
-        size=query.page_size, min_position=query.min_position))
 
 
 @router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs", responses=PAGE,

@@ -823,6 +823,28 @@ def test_get_test_run_id_is_failed_precondition_for_any_job_that_is_not_a_succee
         assert reply.body["details"] == [] and reply.body["message"]
 
 
+@pytest.mark.parametrize("project", ["events", "project-id", "test-run-id"])
+def test_a_project_named_like_a_job_route_is_listed_for_readers_and_auditors(
+        server: Server, keys: Keys, project: str) -> None:
+    job_id = unique(f"named-{project}")
+    ok(upsert(server, keys.writer, stress_job(job_id, project)))
+    for key in (keys.reader, keys.auditor):
+        reply = server.eventually(f"/v1/jobs/project/{project}", key,
+                                  lambda r: r.status == 200 and job_id in [j["jobId"] for j in r.body["jobs"]])
+        assert reply.status == 200 and job_id in [j["jobId"] for j in reply.body["jobs"]], reply.body
+    events = server.call("GET", f"/v1/jobs/{job_id}/events", key=keys.auditor)
+    assert events.status == 200 and [e["version"] for e in events.body["events"]] == [1]
+    project_id = server.eventually(f"/v1/jobs/{job_id}/project-id", keys.reader, lambda r: r.status == 200)
+    assert project_id.body == {"projectId": {"uuid": project}}
+
+
+def test_the_job_id_project_is_reserved_since_its_routes_would_list_a_project(server: Server, keys: Keys) -> None:
+    reply = upsert(server, keys.writer, stress_job("project", "p"))
+    assert reply.status == 400 and reply.body["code"] == 3, reply.body
+    assert "job.jobId" in reply.body["message"] and "reserved" in reply.body["message"]
+    assert server.call("GET", "/v1/jobs/project", key=keys.reader).status == 404
+
+
 # --- operations
 
 
