@@ -22,6 +22,7 @@ from jobstore.domain.job import Job, stream_id
 from jobstore.projections.render import VIEWS, view_document
 
 Progress = Callable[[int, int], None]
+EXPORT_BATCH_BYTES = 16 * 1024 * 1024  # of stored events held at once while exporting
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,22 @@ class Audit:
             raise JobNotFound(job_id)
         return [RecordedEvent(p.position, self._decode(p.stored)) for p in stream]
 
-    def feed(self, after: int, limit: int) -> tuple[list[RecordedEvent], int]:
-        """Events of every job after global position `after`, in commit order, and where the next page starts."""
-        notifications = self.jobs.recorder.select_notifications(start=after + 1, limit=limit)
-        events = [RecordedEvent(n.id, self._decode(n)) for n in notifications]
-        return events, events[-1].position if events else after
+    def history_page(self, job_id: str, after_version: int, max_bytes: int) -> tuple[list[RecordedEvent], bool]:
+        """A job's events after `after_version`, oldest first, holding at most about `max_bytes` (at least one
+        event), and whether more follow."""
+        stream = stream_id(job_id)
+        page, more = self.events.stream_page(stream, after_version, max_bytes)
+        if not page and self.events.last_version(stream) is None:
+            raise JobNotFound(job_id)
+        return [RecordedEvent(p.position, self._decode(p.stored)) for p in page], more
+
+    def feed(self, after: int, limit: int,
+             max_bytes: int = EXPORT_BATCH_BYTES) -> tuple[list[RecordedEvent], int, bool]:
+        """Events of every job after global position `after`, in commit order, at most `limit` holding at most
+        about `max_bytes` (at least one event); where the next page starts, and whether more follow."""
+        page, more = self.events.log_page(after, limit, max_bytes)
+        events = [RecordedEvent(p.position, self._decode(p.stored)) for p in page]
+        return events, events[-1].position if events else after, more
 
     # --- time travel (rebuilt from the log, never from the views)
 
@@ -156,13 +168,13 @@ class Audit:
         head = int(self.jobs.recorder.max_notification_id() or 0)
         written, position = 0, after
         while True:
-            events, position = self.feed(position, batch)
+            events, position, more = self.feed(position, batch)
             for recorded in events:
                 out.write(json.dumps(recorded.wire(), separators=(",", ":"), ensure_ascii=False) + "\n")
             written += len(events)
             if progress:
                 progress(min(position, head) - after, max(head - after, 0))
-            if len(events) < batch:
+            if not more:
                 return written
 
     def import_(self, source: Callable[[], Iterable[str]], progress: Progress | None = None, total: int = 0,

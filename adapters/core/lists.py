@@ -14,6 +14,9 @@ from jobstore.projections.columns import FILTERS
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # of JSON in a page's answer; a single larger job comes alone
+_SHOWN_BEYOND_DOCUMENT = 256  # at most, per job: what a read adds to the stored document, and separators
+_PAGE_WRAPPING = 4096  # the answer's own keys and its next page token
 # Tokens issued before list filters were declared with the columns named these filters so.
 _OLD_FILTER_NAMES = {"statuses": "status", "types": "job_type"}
 
@@ -45,6 +48,12 @@ def page_size(requested: int | None) -> int:
     if requested < 0:
         raise InvalidArgument("pageSize", f"must not be negative (got {requested})")
     return min(requested, MAX_PAGE_SIZE)
+
+
+def page_document_bytes(size: int) -> int:
+    """How many bytes of stored documents a page of `size` jobs may hold, so that its answer stays within
+    MAX_PAGE_BYTES."""
+    return MAX_PAGE_BYTES - _PAGE_WRAPPING - size * _SHOWN_BEYOND_DOCUMENT
 
 
 def selection(chosen: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -13,7 +13,16 @@ from typing import Any
 from anyio import to_thread
 
 from jobstore.adapters.core.access import Permission, Principal, authorize
-from jobstore.adapters.core.lists import JobFilter, PageKey, decode_token, encode_token, page_size, selection
+from jobstore.adapters.core.lists import (
+    MAX_PAGE_BYTES,
+    JobFilter,
+    PageKey,
+    decode_token,
+    encode_token,
+    page_document_bytes,
+    page_size,
+    selection,
+)
 from jobstore.adapters.errors import DeadlineExceeded
 from jobstore.adapters.runtime import Services
 from jobstore.domain.enums import JobStatus, JobType, JobView
@@ -25,7 +34,18 @@ from jobstore.projections.rows import ViewRow
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 MIN_POSITION_WAIT_SECONDS = 5.0
 MAX_FEED = 1000
+EVENT_PAGE_BYTES = MAX_PAGE_BYTES // 2  # of stored events: what auditors see of an event is smaller than it is
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Events as auditors see them; where the next page starts (a version in a job's history, a position in
+    the log), and whether more follow."""
+
+    events: list[dict[str, Any]]
+    next: int
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -109,12 +129,12 @@ class Queries:
                                                    "start again from the first page without pageToken")
             wanted = issued_for
         await self.wait_for_views(min_position)
-        rows = await to_thread.run_sync(self.services.views.page, shown, wanted, after, limit + 1)
+        rows, more = await to_thread.run_sync(self.services.views.page, shown, wanted, after, limit,
+                                              page_document_bytes(limit))
         moment = self.now()
-        jobs = [present(row.document, shown, moment) for row in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
-        token = None if last is None else encode_token(self.services.page_secret, wanted,
-                                                       PageKey(last.creation_time, last.job_id))
+        jobs = [present(row.document, shown, moment) for row in rows]
+        token = None if not more else encode_token(self.services.page_secret, wanted,
+                                                   PageKey(rows[-1].creation_time, rows[-1].job_id))
         return JobPage(jobs, token)
 
     async def project_id(self, principal: Principal, job_id: str, min_position: int | None = None) -> str:
@@ -137,21 +157,27 @@ class Queries:
             raise FailedPrecondition(f"job {row.job_id!r} succeeded but has no jobData.stress.testRunId")
         return str(test_run_id)
 
-    async def history(self, principal: Principal, job_id: str) -> list[dict[str, Any]]:
-        """A job's events, oldest first, with their links in its hash chain."""
+    async def history(self, principal: Principal, job_id: str, after_version: int = 0) -> EventPage:
+        """A job's events after `after_version`, oldest first, with their links in its hash chain; as many as
+        an answer of MAX_PAGE_BYTES holds (at least one)."""
         authorize(principal, Permission.AUDIT)
-        events = await to_thread.run_sync(self.services.audit.history, parse_job_id(job_id))
-        return [event.wire() for event in events]
+        if after_version < 0:
+            raise InvalidArgument("afterVersion", f"must not be negative (got {after_version})")
+        events, more = await to_thread.run_sync(self.services.audit.history_page, parse_job_id(job_id),
+                                                after_version, EVENT_PAGE_BYTES)
+        return EventPage([event.wire() for event in events], events[-1].event.originator_version
+                         if events else after_version, more)
 
-    async def feed(self, principal: Principal, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    async def feed(self, principal: Principal, after: int, limit: int) -> EventPage:
         """Every job's events after global position `after`, in commit order, and where the next page starts."""
         authorize(principal, Permission.AUDIT)
         if after < 0:
             raise InvalidArgument("afterPosition", f"must not be negative (got {after})")
         if not 1 <= limit <= MAX_FEED:
             raise InvalidArgument("limit", f"must be 1 to {MAX_FEED} (got {limit})")
-        events, next_position = await to_thread.run_sync(self.services.audit.feed, after, limit)
-        return [event.wire() for event in events], next_position
+        events, next_position, more = await to_thread.run_sync(self.services.audit.feed, after, limit,
+                                                               EVENT_PAGE_BYTES)
+        return EventPage([event.wire() for event in events], next_position, more)
 
     async def wait_for_views(self, min_position: int | None) -> None:
         """Read-your-writes: until the views hold `min_position` (at most 5 s, then DEADLINE_EXCEEDED), or,

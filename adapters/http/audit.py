@@ -37,19 +37,32 @@ class FeedQuery(QueryModel):
     limit: int = Field(100, description=f"at most {MAX_FEED}")
 
 
+class HistoryQuery(QueryModel):
+    after: int = Field(0, alias="afterVersion", ge=0, le=MAX_POSITION, description="start after this version")
+
+
 @router.get("/v1/jobs/{jobId}/events", summary="A job's events, oldest first, with the hash chain",
-            responses=success("The job's events", events=EVENTS))
+            openapi_extra=documented(HistoryQuery),
+            responses=success("The job's events, as many as 4 MiB of JSON holds (at least one)", events=EVENTS,
+                              nextVersion=({"type": "integer", "description": "afterVersion for the rest; only "
+                                                                              "when the answer was cut"}, False)))
 async def job_history(jobId: str, request: Request) -> JSONResponse:
     principal = await permitted(request, Permission.AUDIT)
-    return JSONResponse({"events": await core_of(request).queries.history(principal, jobId)})
+    query = parse_query(request.query_params, HistoryQuery)
+    page = await core_of(request).queries.history(principal, jobId, query.after)
+    answer: dict[str, object] = {"events": page.events}
+    if page.more:
+        answer["nextVersion"] = page.next
+    return JSONResponse(answer)
 
 
 @router.get("/v1/events", summary="Events of every job in commit order", openapi_extra=documented(FeedQuery),
-            responses=success("A page of the log", events=EVENTS,
+            responses=success("A page of the log: at most `limit` events, as many as 4 MiB of JSON holds (at "
+                              "least one)", events=EVENTS,
                               nextPosition=({"type": "integer", "description": "afterPosition for the next page"},
                                             True)))
 async def global_feed(request: Request) -> JSONResponse:
     principal = await permitted(request, Permission.AUDIT)
     query = parse_query(request.query_params, FeedQuery)
-    events, next_position = await core_of(request).queries.feed(principal, query.after, query.limit)
-    return JSONResponse({"events": events, "nextPosition": next_position})
+    page = await core_of(request).queries.feed(principal, query.after, query.limit)
+    return JSONResponse({"events": page.events, "nextPosition": page.next})

@@ -11,6 +11,8 @@ from eventsourcing.persistence import StoredEvent
 
 from jobstore.adapters.storage.backend import Backend, EventRow
 
+UNLIMITED = 2**62  # a LIMIT that limits nothing, on both stores
+
 
 @dataclass(frozen=True)
 class PositionedEvent:
@@ -33,6 +35,41 @@ class EventTable:
                            "WHERE originator_id = ? ORDER BY originator_version", (self.backend.stream_key(stream),))
             rows = cursor.fetchall()
         return [PositionedEvent(int(p), StoredEvent(stream, int(v), t, bytes(s))) for p, v, t, s in rows]
+
+    def log_page(self, after: int, limit: int, max_bytes: int) -> tuple[list[PositionedEvent], bool]:
+        """Up to `limit` events after global position `after`, in log order, whose stored states hold at most
+        `max_bytes` together (the first comes whatever its size); and whether more follow."""
+        return self._page(f"{self.position} > ?", [after], self.position, limit, max_bytes)
+
+    def stream_page(self, stream: UUID, after_version: int, max_bytes: int) -> tuple[list[PositionedEvent], bool]:
+        """A stream's events after `after_version`, oldest first, cut as `log_page` cuts."""
+        return self._page("originator_id = ? AND originator_version > ?",
+                          [self.backend.stream_key(stream), after_version], "originator_version", None, max_bytes)
+
+    def _page(self, where: str, params: list[object], order_by: str, limit: int | None,
+              max_bytes: int) -> tuple[list[PositionedEvent], bool]:
+        """The database cuts the page (as SqlViewStore.page does): no more than one event past it leaves the
+        database, without its state, to tell that more follow."""
+        size, order = self.backend.size_in_bytes.format("state"), f"ORDER BY {order_by}"
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT position, stream, version, topic, CASE WHEN n = 1 OR running <= ? THEN state END FROM "
+                f"(SELECT {self.position} AS position, {self.backend.stream_as_text} AS stream, "
+                f"originator_version AS version, topic, state, {size} AS size, SUM({size}) OVER oldest AS running, "
+                f"ROW_NUMBER() OVER oldest AS n FROM {self.table} WHERE {where} "
+                f"WINDOW oldest AS ({order} ROWS UNBOUNDED PRECEDING) {order} LIMIT ?) AS page "
+                f"WHERE n = 2 OR running - size <= ? ORDER BY n",
+                (max_bytes, *params, UNLIMITED if limit is None else limit + 1, max_bytes))
+            rows = cursor.fetchall()
+        events: list[PositionedEvent] = []
+        more = False
+        for position, stream_text, version, topic, state in rows:
+            if state is None or (limit is not None and len(events) == limit):
+                more = True
+                break
+            stored = StoredEvent(UUID(str(stream_text)), int(version), topic, bytes(state))
+            events.append(PositionedEvent(int(position), stored))
+        return events, more
 
     def event(self, stream: UUID, version: int) -> StoredEvent | None:
         with self.db.transaction(write=False) as cursor:

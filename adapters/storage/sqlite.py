@@ -72,6 +72,7 @@ class SQLiteBackend(Backend):
     events_table = "stored_events"
     position_column = "rowid"
     stream_as_text = "originator_id"  # stored as 32 hex digits
+    size_in_bytes = "length(CAST({} AS BLOB))"
     recorded_at = f"json_extract(CAST(state AS TEXT), '$.{'.'.join(RECORDED_AT_PATH)}')"
     append_only = (
         "CREATE TRIGGER IF NOT EXISTS stored_events_refuse_update BEFORE UPDATE ON stored_events "

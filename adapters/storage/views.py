@@ -23,6 +23,7 @@ from jobstore.projections.render import stored_view
 from jobstore.projections.rows import ViewRow
 
 _SELECT = ", ".join(("stream_id", "document", "version", "position", *COLUMN_NAMES))
+_SELECT_CUT = _SELECT.replace("document", "CASE WHEN n = 1 OR running <= ? THEN document END", 1)
 _JOB_ID = 4 + COLUMN_NAMES.index("job_id")  # where job_id stands in a selected record
 TABLE_CACHE_SECONDS = 1.0
 T = TypeVar("T")
@@ -187,8 +188,13 @@ class SqlViewStore:
         records = await self.backend.rows_by_job_id(str(table), _SELECT, job_ids)
         return {record[_JOB_ID]: record for record in records}
 
-    def page(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int) -> list[ViewRow]:
-        """Up to `limit` rows matching `wanted`, newest first, starting after `after`."""
+    def page(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int,
+             max_bytes: int) -> tuple[list[ViewRow], bool]:
+        """Up to `limit` rows matching `wanted`, newest first, starting after `after`, whose documents hold at
+        most `max_bytes` together (the first row comes whatever its size); and whether more rows match.
+
+        The database cuts the page: only the rows given, and no more than one past them, leave it (the one past
+        without its document, to tell that more follow)."""
         where: list[str] = []
         params: list[Any] = []
         if wanted.project_id is not None:
@@ -206,11 +212,23 @@ class SqlViewStore:
             params.extend((after.creation_time, after.creation_time, after.job_id))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
 
-        def read(table: str) -> list[ViewRow]:
+        size, order = self.backend.size_in_bytes.format("document"), "ORDER BY creation_time DESC, job_id DESC"
+
+        def read(table: str) -> tuple[list[ViewRow], bool]:
             with self.db.transaction(write=False) as cursor:
-                cursor.execute(f"SELECT {_SELECT} FROM {table} {clause} "
-                               "ORDER BY creation_time DESC, job_id DESC LIMIT ?", (*params, limit))
-                return [_row(record) for record in cursor.fetchall()]
+                cursor.execute(
+                    f"SELECT {_SELECT_CUT} FROM (SELECT {_SELECT}, {size} AS size, "
+                    f"SUM({size}) OVER newest AS running, ROW_NUMBER() OVER newest AS n FROM {table} {clause} "
+                    f"WINDOW newest AS ({order} ROWS UNBOUNDED PRECEDING) {order} LIMIT ?) AS page "
+                    f"WHERE n = 2 OR running - size <= ? {order}",
+                    (max_bytes, *params, limit + 1, max_bytes))
+                rows, more = [], False
+                for record in cursor.fetchall():
+                    if record[1] is None:  # the first row past the bytes allowed
+                        more = True
+                        break
+                    rows.append(_row(record))
+                return rows[:limit], more or len(rows) > limit
         return self._reading(view, read)
 
     def job_ids(self, view: JobView) -> list[str]:

@@ -317,6 +317,31 @@ def test_history_of_a_job_that_never_existed_is_not_found(server: Server, keys: 
 # --- the global feed
 
 
+def test_a_long_history_and_the_feed_come_in_answers_of_at_most_4_mib(server: Server, keys: Keys) -> None:
+    job_id = unique("long-history")
+    ok(server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id, "jobType": "JOB_TYPE_FIREWALL_BATCH_TEST"}},
+                   key=keys.writer))
+    for n in range(5):  # about 0.9 MB each
+        ok(server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id, "jobData": {"continuousInc": {
+            "ctTestRunIds": [f"{n}-{i:06d}".ljust(80, "x") for i in range(10_000)]}}},
+            "writeMask": {"jobData": {"continuousInc": {"ctTestRunIds": True}}}}, key=keys.writer))
+    versions, after, answers = [], 0, 0
+    while True:
+        reply = ok(server.call("GET", f"{job_path(job_id)}/events?afterVersion={after}", key=keys.auditor))
+        assert int(reply.headers["content-length"]) <= 4 * 1024 * 1024
+        versions += [event["version"] for event in reply.body["events"]]
+        answers += 1
+        if "nextVersion" not in reply.body:
+            break
+        after = reply.body["nextVersion"]
+        assert after == versions[-1]
+    assert versions == list(range(1, 7)) and answers >= 2
+    first = reply.body["events"][-1]["position"] - 6
+    feed = ok(server.call("GET", f"/v1/events?afterPosition={first}&limit=1000", key=keys.auditor))
+    assert int(feed.headers["content-length"]) <= 4 * 1024 * 1024
+    assert 1 <= len(feed.body["events"]) < 6 and feed.body["nextPosition"] == feed.body["events"][-1]["position"]
+
+
 def test_the_global_feed_pages_through_every_event_once_in_commit_order(
         server: Server, keys: Keys, story: Story) -> None:
     seen: list[dict[str, Any]] = []

@@ -845,6 +845,28 @@ def test_the_job_id_project_is_reserved_since_its_routes_would_list_a_project(se
     assert server.call("GET", "/v1/jobs/project", key=keys.reader).status == 404
 
 
+def test_a_page_of_large_jobs_is_cut_at_4_mib_and_the_next_pages_bring_the_rest(server: Server, keys: Keys) -> None:
+    agent, job_ids = unique("big-agent"), []
+    for n in range(6):  # about 0.9 MB each: 5.3 MB in all
+        job_id = unique(f"big-{n}")
+        ok(upsert(server, keys.writer, {"jobId": job_id, "jobType": CONTINUOUS, "agentId": {"uuid": agent},
+                                        "jobData": {"continuousInc": {"firewallId": "fw", "ctTestRunIds": [
+                                            f"{job_id}-{i:06d}".ljust(80, "x") for i in range(10_000)]}}}))
+        job_ids.append(job_id)
+    path = f"/v1/jobs?agentId.uuid={agent}&pageSize=500&view=JOB_VIEW_FULL"
+    server.eventually(f"/v1/jobs/{job_ids[-1]}", keys.reader, lambda r: r.status == 200)
+    listed, token, pages = [], None, 0
+    while True:
+        reply = server.call("GET", path + (f"&pageToken={token}" if token else ""), key=keys.reader)
+        assert reply.status == 200 and int(reply.headers["content-length"]) <= 4 * 1024 * 1024, reply.headers
+        listed += [job["jobId"] for job in reply.body["jobs"]]
+        pages += 1
+        if not reply.body["hasMore"]:
+            break
+        token = reply.body["nextPageToken"]
+    assert listed == job_ids[::-1] and pages >= 2
+
+
 # --- operations
 
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from jobstore.adapters.core.lists import JobFilter
+from jobstore.adapters.core.lists import MAX_PAGE_BYTES, JobFilter
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.domain.document import JobDocument, merge
@@ -102,7 +102,7 @@ def test_a_batch_that_fails_midway_writes_neither_rows_nor_position(services: Se
 def test_a_commit_from_a_stale_position_is_refused_and_writes_nothing(services: Services) -> None:
     write_jobs(services, 1)
     services.engine.catch_up()
-    row = services.views.page(JobView.FULL, JobFilter(), None, 1)[0]
+    row = services.views.page(JobView.FULL, JobFilter(), None, 1, MAX_PAGE_BYTES)[0][0]
     changed = row_for(row.stream_id, {**row.document, "status": "JOB_STATUS_FAILED"}, row.version + 1, 99)
     assert services.views.commit(JobView.FULL, [changed], from_position=0, to_position=99) is False
     again = services.views.get(JobView.FULL, row.job_id)
