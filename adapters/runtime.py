@@ -105,5 +105,6 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size)
     keys = KeyTable(backend)
     return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
-                    event_log=event_log, audit=Audit(jobs, events, views), idempotency=IdempotencyStore(backend.db),
+                    event_log=event_log, audit=Audit(jobs, events, views),
+                    idempotency=IdempotencyStore(backend.db, settings.idempotency_records_per_key),
                     page_secret=keys.secret("page-token"))

@@ -17,6 +17,7 @@ class Settings:
     database_url: str | None = None
     database_schema: str = "public"
     projection_batch_size: int = 5000
+    idempotency_records_per_key: int = 1_000_000  # kept at once (48 h each) for one API key
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -29,8 +30,12 @@ class Settings:
         batch = env.get("JOBSTORE_PROJECTION_BATCH_SIZE") or "5000"
         if not batch.isdigit() or not 1 <= int(batch) <= 100_000:
             raise SettingsError(f"JOBSTORE_PROJECTION_BATCH_SIZE={batch!r} must be a whole number from 1 to 100000")
+        records = env.get("JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY") or "1000000"
+        if not records.isdigit() or int(records) < 1:
+            raise SettingsError(f"JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY={records!r} must be a whole number, 1 or more")
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
-                       database_schema=schema, projection_batch_size=int(batch))
+                       database_schema=schema, projection_batch_size=int(batch),
+                       idempotency_records_per_key=int(records))
         if url:
             settings.postgres()
         return settings

@@ -31,9 +31,11 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A command's result: the job after it, and the global log position of the event it appended (if any)."""
+    """A command's result: the job after it, at which version, and the global log position of the event it
+    appended (if any)."""
 
     document: JobDocument
+    version: int
     position: int | None
 
 
@@ -132,7 +134,7 @@ class Jobs(Application[UUID]):
                     raise
                 else:
                     if position is not None or basis is Basis.STORED:
-                        return Outcome(job.document, position)
+                        return Outcome(job.document, job.version, position)
                 basis = Basis.STORED
         raise ConcurrentUpdateConflict(
             f"job {job_id!r} kept changing under concurrent writers ({self.MAX_ATTEMPTS} attempts): retry the request")

@@ -21,8 +21,9 @@ from anyio import to_thread
 from jobstore.adapters.core.access import Permission, Principal, authorize
 from jobstore.adapters.errors import ReplayedError, code_of, message_of
 from jobstore.adapters.runtime import Services
-from jobstore.adapters.storage.idempotency import Stored
+from jobstore.adapters.storage.idempotency import ShownJob, Stored
 from jobstore.domain.application import Outcome
+from jobstore.domain.document import JobDocument, format_time, parse_time
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.job import Provenance
@@ -57,6 +58,7 @@ class Written:
     answer: bytes
     position: int | None
     replayed: bool = False
+    shown: ShownJob | None = None  # the job the answer shows, to rebuild it from the log for a replay
 
 
 class Commands:
@@ -106,10 +108,11 @@ class Commands:
         async def perform() -> Written:
             outcome = await self._timed(name, run)
             self.services.note_written(outcome.position)
-            answer: dict[str, Any] = {}
-            if shows_job:
-                answer["job"] = present(outcome.document, JobView.BASIC, self.now())
-            return Written(orjson.dumps(answer), outcome.position)
+            if not shows_job:
+                return Written(b"{}", outcome.position)
+            moment = self.now()
+            shown = ShownJob(outcome.document["jobId"], outcome.version, format_time(moment))
+            return Written(_showing(outcome.document, moment), outcome.position, shown=shown)
 
         if idempotency_key is None:
             return await perform()
@@ -136,7 +139,11 @@ class Commands:
         if stored is not None:
             if stored.code:
                 raise ReplayedError(stored.code, json.loads(stored.body)["message"])
-            return Written(stored.body.encode(), stored.position, replayed=True)
+            if stored.shown is None:
+                return Written(stored.body.encode(), stored.position, replayed=True)
+            shown = stored.shown
+            document, _ = await to_thread.run_sync(self.services.audit.at_version, shown.job_id, shown.version)
+            return Written(_showing(document, parse_time(shown.at)), stored.position, replayed=True)
         try:
             written = await perform()
         except Exception as error:
@@ -146,11 +153,17 @@ class Commands:
             failed = Stored(code_of(error), orjson.dumps(error_body(error)).decode(), None)
             await to_thread.run_sync(store.complete, scope, key, failed)
             raise
-        await to_thread.run_sync(store.complete, scope, key, Stored(0, written.answer.decode(), written.position))
+        kept = Stored(0, "" if written.shown else written.answer.decode(), written.position, written.shown)
+        await to_thread.run_sync(store.complete, scope, key, kept)
         return written
 
 
 PASSING = frozenset({4, 13, 14})  # DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE
+
+
+def _showing(document: JobDocument, moment: datetime) -> bytes:
+    """A write's answer: the job as BASIC shows it at `moment`."""
+    return orjson.dumps({"job": present(document, JobView.BASIC, moment)})
 
 
 def error_body(error: Exception) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """Idempotent writes: a retry with the same Idempotency-Key and the same request gets the first response and
-appends nothing. Keys live in the database beside the events, per API key, for at least `KEEP`."""
+appends nothing. Keys live in the database beside the events, per API key, for at least `KEEP`.
+
+A record holds what a replay needs and no more: a digest of the request, the answer's code and, for an answer
+that shows a job, which version of the job it showed and when (the job is rebuilt from the log to answer a
+replay), so that a record stays small whatever the job's size. Records written before kept the whole body."""
 from __future__ import annotations
 
 import json
@@ -7,23 +11,37 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from jobstore.adapters.storage.database import Database
+from jobstore.adapters.errors import ResourceExhausted
+from jobstore.adapters.storage.database import Cursor, Database
 from jobstore.domain.document import format_time
 from jobstore.domain.errors import AlreadyExists, ConcurrentUpdateConflict
 
 KEEP = timedelta(hours=48)
+RECOUNT_SECONDS = 60.0
 ABANDONED = timedelta(seconds=30)  # a claim this old whose request never finished may be taken over
 WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
+class ShownJob:
+    """The job an answer showed: its id, its version, and the moment the answer was rendered at."""
+
+    job_id: str
+    version: int
+    at: str
+
+
+@dataclass(frozen=True)
 class Stored:
-    """A write's first answer: its googlerpc code (0 for OK), its JSON body, and where its event stands."""
+    """A write's first answer: its googlerpc code (0 for OK), its JSON body or the job it showed (to rebuild
+    it from), and where its event stands."""
 
     code: int
     body: str
     position: int | None
+    shown: ShownJob | None = None
 
 
 def _stored(status: int, body: str, extra: str) -> Stored:
@@ -32,12 +50,15 @@ def _stored(status: int, body: str, extra: str) -> Stored:
     details = json.loads(extra or "{}")
     position = details.get("position", details.get("x-jobstore-position"))
     code = status if status < 100 else 0 if status == 200 else int(json.loads(body)["code"])
-    return Stored(code, body, None if position is None else int(position))
+    shown = ShownJob(*details["shown"]) if "shown" in details else None
+    return Stored(code, body, None if position is None else int(position), shown)
 
 
 class IdempotencyStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, records_per_key: int) -> None:
         self.db = db
+        self.records_per_key = records_per_key
+        self._counted: dict[str, tuple[int, float]] = {}  # per API key: records (as last counted, plus claims)
 
     def claim(self, scope: str, key: str, fingerprint: str) -> Stored | None:
         """None when this request is the first with `key` (run it, then `complete`); else the stored response.
@@ -50,10 +71,16 @@ class IdempotencyStore:
             with self.db.transaction() as cursor:
                 if random.random() < 0.01:
                     cursor.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (format_time(now - KEEP),))
+                if self._full(cursor, scope, key):
+                    raise ResourceExhausted(
+                        f"the API key {scope!r} holds {self.records_per_key} idempotency records, the most it may "
+                        f"keep ({KEEP.total_seconds() / 3600:.0f} h each): retry later, or send a new "
+                        "Idempotency-Key only for a new request")
                 cursor.execute("INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, created_at) "
                                "VALUES (?, ?, ?, ?) ON CONFLICT (scope, idempotency_key) DO NOTHING",
                                (scope, key, fingerprint, format_time(now)))
                 if cursor.rowcount == 1:
+                    self._note_claimed(scope)
                     return None
                 cursor.execute("SELECT fingerprint, status, body, headers, created_at FROM idempotency_keys "
                                "WHERE scope = ? AND idempotency_key = ?", (scope, key))
@@ -75,11 +102,31 @@ class IdempotencyStore:
                                                "retry it shortly")
             time.sleep(0.02)
 
+    def _full(self, cursor: Cursor, scope: str, key: str) -> bool:
+        """Whether the API key holds as many records as it may, and `key` is not one of them. Counted in the
+        database once a minute, and at every claim once the count this process keeps reaches the bound (what
+        other processes claimed in between may pass it, by less than a minute's claims)."""
+        counted, since = self._counted.get(scope, (None, 0.0))
+        if counted is None or counted >= self.records_per_key or time.monotonic() - since > RECOUNT_SECONDS:
+            cursor.execute("SELECT COUNT(*) FROM idempotency_keys WHERE scope = ?", (scope,))
+            counted = int(cursor.fetchone()[0])
+            self._counted[scope] = (counted, time.monotonic())
+        if counted < self.records_per_key:
+            return False
+        cursor.execute("SELECT 1 FROM idempotency_keys WHERE scope = ? AND idempotency_key = ?", (scope, key))
+        return cursor.fetchone() is None
+
+    def _note_claimed(self, scope: str) -> None:
+        counted, since = self._counted[scope]
+        self._counted[scope] = (counted + 1, since)
+
     def complete(self, scope: str, key: str, answer: Stored) -> None:
-        extra = json.dumps({} if answer.position is None else {"position": answer.position})
+        extra: dict[str, Any] = {} if answer.position is None else {"position": answer.position}
+        if answer.shown is not None:
+            extra["shown"] = [answer.shown.job_id, answer.shown.version, answer.shown.at]
         with self.db.transaction() as cursor:
             cursor.execute("UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE scope = ? AND "
-                           "idempotency_key = ?", (answer.code, answer.body, extra, scope, key))
+                           "idempotency_key = ?", (answer.code, answer.body, json.dumps(extra), scope, key))
 
     def release(self, scope: str, key: str) -> None:
         """Forget a claim whose request failed for a passing reason, so that a retry runs it again."""

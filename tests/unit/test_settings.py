@@ -26,3 +26,11 @@ def test_a_unix_socket_directory_is_given_as_the_host_parameter() -> None:
 def test_a_url_without_a_host_or_database_is_refused_with_the_shape_expected(url: str) -> None:
     with pytest.raises(SettingsError, match=r"postgresql://user:password@host:port/dbname.*\?host="):
         parts(url)
+
+
+def test_the_idempotency_records_one_api_key_keeps_are_a_setting_of_1_or_more() -> None:
+    assert Settings.from_environment({}).idempotency_records_per_key == 1_000_000
+    assert Settings.from_environment({"JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY": "50"}).idempotency_records_per_key == 50
+    for wrong in ("0", "-1", "many"):
+        with pytest.raises(SettingsError, match="JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY"):
+            Settings.from_environment({"JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY": wrong})
