@@ -27,7 +27,9 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         yield
         await services.backend.aclose()
 
-    app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan,
+    # redirect_slashes=False: a path with a trailing slash is NOT_FOUND, where Starlette would redirect to a URL
+    # built from the client's Host header.
+    app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan, redirect_slashes=False,
                   description="Event-sourced job state store: JobManager writes, JobReader reads, audit history.")
     metrics = Metrics.create(services)
     app.state.core = Core(services, now, metrics.observe_command)
