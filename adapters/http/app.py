@@ -16,6 +16,7 @@ from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
 from jobstore.adapters.http import audit, jobs
 from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
+from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
 from jobstore.adapters.observability import Metrics, readiness
 from jobstore.adapters.runtime import Services
@@ -34,7 +35,8 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     metrics = Metrics.create(services)
     app.state.core = Core(services, now, metrics.observe_command)
 
-    app.add_middleware(RequestBookkeeping, metrics=metrics)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestBookkeeping, metrics=metrics)  # added last: the outer one, it sees every request
 
     async def known_error(request: Request, error: Exception) -> JSONResponse:
         return error_response(error, request_id_of(request))

@@ -2,10 +2,12 @@
 paths with a trailing slash, HEAD, the documentation pages and their assets, and clients that go away."""
 from __future__ import annotations
 
+import json
 import socket
 
+from tests.conftest import unique
 from tests.e2e.conftest import Keys
-from tests.e2e.server import Server
+from tests.e2e.server import Server, ok, upsert
 
 # --- helpers
 
@@ -49,3 +51,32 @@ def test_a_path_with_a_trailing_slash_is_not_found_and_never_redirected_to_the_c
         assert "location" not in headers
         assert b"evil.example.com" not in body
         assert body.startswith(b'{"code":5,') and b'"details":[]' in body, body
+
+
+# --- HEAD
+
+
+def test_head_answers_on_every_get_route_with_the_status_and_headers_of_get_and_no_body(
+        server: Server, keys: Keys) -> None:
+    job_id = unique("head")
+    ok(upsert(server, keys.writer, {"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}))
+    server.eventually(f"/v1/jobs/{job_id}", keys.reader, lambda reply: reply.status == 200)
+    documented = server.call("GET", "/openapi.json").body["paths"]
+    templates = [path for path, operations in documented.items() if "get" in operations]
+    assert {"/healthz", "/v1/jobs/{jobId}", "/v1/jobs", "/v1/events"} <= set(templates)
+    for template in [*templates, "/openapi.json", "/docs", "/redoc", "/v1/jobs/no-such-job"]:
+        path = template.replace("{jobId}", job_id).replace("{projectId}", "some-project")
+        same = {"rime_api_key": keys.admin, "X_Request_Id": unique("head")}
+        got_status, got_headers, got_body = split(exchange(server, request("GET", path, **same)))
+        status, headers, body = split(exchange(server, request("HEAD", path, **same)))
+        assert status == got_status, (path, status, got_status)
+        assert body == b"", (path, body[:100])
+        assert len(got_body) == int(got_headers["content-length"]), path
+        del headers["date"], got_headers["date"]
+        if path == "/metrics":  # its counters moved between the two requests
+            assert int(headers.pop("content-length")) > 0
+            del got_headers["content-length"]
+        assert headers == got_headers, path
+    logged = [json.loads(line) for line in server.log().splitlines() if same["X_Request_Id"] in line]
+    assert [(line["method"], line["route"], line["status"]) for line in logged] == [
+        ("GET", "/v1/jobs/{jobId}", 404), ("HEAD", "/v1/jobs/{jobId}", 404)]
