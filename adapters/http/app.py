@@ -9,6 +9,7 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,10 +29,14 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         yield
         await services.backend.aclose()
 
-    # redirect_slashes=False: a path with a trailing slash is NOT_FOUND, where Starlette would redirect to a URL
-    # built from the client's Host header.
-    app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan, redirect_slashes=False,
-                  description="Event-sourced job state store: JobManager writes, JobReader reads, audit history.")
+    # FastAPIOffline: /docs and /redoc load their scripts, styles and icon from jobstore (the copies the package
+    # ships, under /static-offline-docs), not from a CDN. redirect_slashes=False: a path with a trailing slash is
+    # NOT_FOUND, where Starlette would redirect to a URL built from the client's Host header. validatorUrl None:
+    # Swagger UI shows no badge fetched from validator.swagger.io.
+    app = FastAPIOffline(title="jobstore", version="1.0.0", lifespan=lifespan, redirect_slashes=False,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Event-sourced job state store: JobManager writes, JobReader reads, audit "
+                                     "history.")
     metrics = Metrics.create(services)
     app.state.core = Core(services, now, metrics.observe_command)
 

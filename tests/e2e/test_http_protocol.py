@@ -3,7 +3,12 @@ paths with a trailing slash, HEAD, the documentation pages and their assets, and
 from __future__ import annotations
 
 import json
+import re
 import socket
+import urllib.parse
+import urllib.request
+
+import pytest
 
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
@@ -80,3 +85,32 @@ def test_head_answers_on_every_get_route_with_the_status_and_headers_of_get_and_
     logged = [json.loads(line) for line in server.log().splitlines() if same["X_Request_Id"] in line]
     assert [(line["method"], line["route"], line["status"]) for line in logged] == [
         ("GET", "/v1/jobs/{jobId}", 404), ("HEAD", "/v1/jobs/{jobId}", 404)]
+
+
+# --- the documentation pages
+
+
+def fetch(server: Server, path: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(server.base + path, timeout=30) as response:
+        return response.status, response.headers.get("content-type", ""), response.read()
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_a_documentation_page_loads_every_asset_from_jobstore_itself(server: Server, page: str) -> None:
+    status, content_type, body = fetch(server, page)
+    assert status == 200 and content_type.startswith("text/html")
+    html = body.decode()
+    off_host = [url for url in re.findall(r"(?:https?:)?//[^\s\"'<>)]+", html)
+                if urllib.parse.urlsplit(url).netloc != f"127.0.0.1:{server.port}"]
+    assert off_host == [], f"{page} loads {off_host}"
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    scripts = [url for url in assets if url.endswith(".js")]
+    assert scripts, f"{page} loads no script: {html}"
+    for url in assets:
+        status, content_type, content = fetch(server, url)
+        assert status == 200, url
+        if url.endswith(".js"):
+            assert "javascript" in content_type and len(content) > 100_000, (url, content_type, len(content))
+        elif url.endswith(".css"):
+            assert content_type.startswith("text/css") and len(content) > 10_000, (url, content_type)
+    assert "/openapi.json" in html
