@@ -1,5 +1,6 @@
 """The HTTP API: JobManager writes, JobReader reads, audit routes; googlerpc Status errors; API keys by role."""
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,15 +13,18 @@ from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from jobstore.adapters.core.service import Core
-from jobstore.adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
+from jobstore.adapters.errors import STATUS, Cancelled, NotFound, Unavailable, Unimplemented
 from jobstore.adapters.http import audit, jobs
 from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
 from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
 from jobstore.adapters.observability import Metrics, readiness
 from jobstore.adapters.runtime import Services
+
+log = logging.getLogger("jobstore.http")
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
@@ -52,6 +56,13 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         return error_response(describe(error), request_id_of(request))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_went_away(request: Request, _: ClientDisconnect) -> JSONResponse:
+        rid = request_id_of(request)
+        log.info("client went away before sending its whole request: %s %s (request id %s)", request.method,
+                 request.url.path, rid)
+        return error_response(Cancelled("the client closed the connection before sending its whole request"), rid)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 import urllib.parse
 import urllib.request
 
@@ -114,3 +115,42 @@ def test_a_documentation_page_loads_every_asset_from_jobstore_itself(server: Ser
         elif url.endswith(".css"):
             assert content_type.startswith("text/css") and len(content) > 10_000, (url, content_type)
     assert "/openapi.json" in html
+
+
+# --- a client that goes away
+
+
+def counted(server: Server, route: str, code: int) -> float:
+    text = server.call("GET", "/metrics").body
+    match = re.search(rf'jobstore_http_requests_total\{{code="{code}",route="{re.escape(route)}"\}} ([0-9.e+]+)', text)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_client_that_goes_away_in_the_middle_of_its_body_is_counted_as_499_and_logged_without_a_traceback(
+        server: Server, keys: Keys) -> None:
+    route = "/v1/jobs/{jobId}:fail"
+    before_499, before_500 = counted(server, route, 499), counted(server, route, 500)
+    request_ids = [unique("gone"), unique("gone")]
+    body = b'{"terminationReason": "TERMINATION_REASON_GENERIC_ERROR"}'
+    cut_short = [  # fewer bytes than Content-Length, then a chunked body without its last chunk
+        request("POST", "/v1/jobs/some-job:fail", rime_api_key=keys.writer, X_Request_Id=request_ids[0],
+                Content_Type="application/json", Content_Length=str(len(body))) + body[:10],
+        request("POST", "/v1/jobs/some-job:fail", rime_api_key=keys.writer, X_Request_Id=request_ids[1],
+                Content_Type="application/json", Transfer_Encoding="chunked") + b"a\r\n" + body[:10] + b"\r\n",
+    ]
+    for sent in cut_short:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(sent)
+            time.sleep(0.2)  # the server is reading the body when the client leaves
+    deadline = time.monotonic() + 10
+    while counted(server, route, 499) < before_499 + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counted(server, route, 499) == before_499 + 2
+    assert counted(server, route, 500) == before_500
+    for request_id in request_ids:
+        lines = [line for line in server.log().splitlines() if request_id in line]
+        access = [json.loads(line) for line in lines if line.startswith("{")]
+        assert [(line["route"], line["status"]) for line in access] == [(route, 499)], lines
+        gone = [line for line in lines if not line.startswith("{")]
+        assert len(gone) == 1 and " INFO " in gone[0] and "went away" in gone[0], lines
+    assert "Traceback" not in server.log() and " ERROR " not in server.log()
