@@ -70,6 +70,7 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
     import uvicorn
 
     from jobstore.adapters.http.app import create_app
+    from jobstore.adapters.http.connections import limited_protocol
 
     if not services.keys.any_active():
         name, key = services.keys.create(Role.ADMIN, "admin")
@@ -86,8 +87,12 @@ def _serve(services: Services, host: str, port: int, projections: bool = True) -
     # under the handlers it found: these let the process go on to close the projections and pools, and exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
+    settings = services.settings
+    # The protocol is named, not left to uvicorn's choice, so that an installed httptools cannot bypass the limits.
+    protocol = limited_protocol(settings.http_request_timeout, settings.http_max_connections)
     try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+        uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10,
+                    http=protocol, timeout_keep_alive=settings.http_keep_alive_timeout)
     finally:
         key_changes.close()
     print("jobstore stopped: in-flight requests finished, projections stopped between batches", flush=True)

@@ -56,6 +56,11 @@ class DeadlineExceeded(JobStoreError):
     pass
 
 
+class Cancelled(JobStoreError):
+    """The client went away before its request was read in full: nobody sees the answer, the log and the
+    metrics count it as the client's doing (HTTP 499, as grpc-gateway maps CANCELLED)."""
+
+
 # (googlerpc code, HTTP status), most specific class first.
 STATUS: list[tuple[type[Exception], int, int]] = [
     (InvalidArgument, 3, 400),
@@ -75,6 +80,7 @@ STATUS: list[tuple[type[Exception], int, int]] = [
     (DatabaseUnavailable, 14, 503),
     (StoreOperationalError, 14, 503),
     (StoreInterfaceError, 14, 503),
+    (Cancelled, 1, 499),
 ]
 INTERNAL = (13, 500)
 

@@ -18,6 +18,9 @@ class Settings:
     database_schema: str = "public"
     projection_batch_size: int = 5000
     idempotency_records_per_key: int = 1_000_000  # kept at once (48 h each) for one API key
+    http_request_timeout: float = 30.0
+    http_keep_alive_timeout: int = 5
+    http_max_connections: int = 1000
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -30,12 +33,18 @@ class Settings:
         batch = env.get("JOBSTORE_PROJECTION_BATCH_SIZE") or "5000"
         if not batch.isdigit() or not 1 <= int(batch) <= 100_000:
             raise SettingsError(f"JOBSTORE_PROJECTION_BATCH_SIZE={batch!r} must be a whole number from 1 to 100000")
-        records = env.get("JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY") or "1000000"
-        if not records.isdigit() or int(records) < 1:
-            raise SettingsError(f"JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY={records!r} must be a whole number, 1 or more")
+        request_timeout = _number(env, "JOBSTORE_HTTP_REQUEST_TIMEOUT", 30.0, 0.1, 3600.0)
+        keep_alive = int(_number(env, "JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT", 5, 1, 3600, whole=True))
+        if keep_alive > request_timeout:
+            raise SettingsError(f"JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT={keep_alive} must not exceed "
+                                f"JOBSTORE_HTTP_REQUEST_TIMEOUT={request_timeout:g}: an idle connection is closed "
+                                "when its next request is due anyway")
+        max_connections = int(_number(env, "JOBSTORE_HTTP_MAX_CONNECTIONS", 1000, 1, 1_000_000, whole=True))
+        records = int(_number(env, "JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY", 1_000_000, 1, 10**12, whole=True))
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
-                       database_schema=schema, projection_batch_size=int(batch),
-                       idempotency_records_per_key=int(records))
+                       database_schema=schema, projection_batch_size=int(batch), http_request_timeout=request_timeout,
+                       http_keep_alive_timeout=keep_alive, http_max_connections=max_connections,
+                       idempotency_records_per_key=records)
         if url:
             settings.postgres()
         return settings
@@ -63,3 +72,15 @@ class Settings:
             "password": unquote(parts.password or ""),
             "dbname": unquote(parts.path.strip("/")),
         }
+
+
+def _number(env: dict[str, str], name: str, default: float, low: float, high: float, whole: bool = False) -> float:
+    text = env.get(name) or str(default)
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        kind = "a whole number" if whole else "a number of seconds"
+        raise SettingsError(f"{name}={text!r} must be {kind} from {low:g} to {high:g}")
+    return value

@@ -1,5 +1,6 @@
 """The HTTP API: JobManager writes, JobReader reads, audit routes; googlerpc Status errors; API keys by role."""
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -9,16 +10,21 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from jobstore.adapters.core.service import Core
-from jobstore.adapters.errors import STATUS, NotFound, Unavailable, Unimplemented
+from jobstore.adapters.errors import STATUS, Cancelled, NotFound, Unavailable, Unimplemented
 from jobstore.adapters.http import audit, jobs
 from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
+from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
 from jobstore.adapters.observability import Metrics, readiness
 from jobstore.adapters.runtime import Services
+
+log = logging.getLogger("jobstore.http")
 
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
@@ -27,12 +33,19 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         yield
         await services.backend.aclose()
 
-    app = FastAPI(title="jobstore", version="1.0.0", lifespan=lifespan,
-                  description="Event-sourced job state store: JobManager writes, JobReader reads, audit history.")
+    # FastAPIOffline: /docs and /redoc load their scripts, styles and icon from jobstore (the copies the package
+    # ships, under /static-offline-docs), not from a CDN. redirect_slashes=False: a path with a trailing slash is
+    # NOT_FOUND, where Starlette would redirect to a URL built from the client's Host header. validatorUrl None:
+    # Swagger UI shows no badge fetched from validator.swagger.io.
+    app = FastAPIOffline(title="jobstore", version="1.0.0", lifespan=lifespan, redirect_slashes=False,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Event-sourced job state store: JobManager writes, JobReader reads, audit "
+                                     "history.")
     metrics = Metrics.create(services)
     app.state.core = Core(services, now, metrics.observe_command)
 
-    app.add_middleware(RequestBookkeeping, metrics=metrics)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestBookkeeping, metrics=metrics)  # added last: the outer one, it sees every request
 
     async def known_error(request: Request, error: Exception) -> JSONResponse:
         return error_response(error, request_id_of(request))
@@ -43,6 +56,13 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         return error_response(describe(error), request_id_of(request))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_went_away(request: Request, _: ClientDisconnect) -> JSONResponse:
+        rid = request_id_of(request)
+        log.info("client went away before sending its whole request: %s %s (request id %s)", request.method,
+                 request.url.path, rid)
+        return error_response(Cancelled("the client closed the connection before sending its whole request"), rid)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""JOBSTORE_DATABASE_URL: a TCP address, or a Unix socket directory as libpq takes it (?host=/path)."""
+"""JOBSTORE_DATABASE_URL: a TCP address, or a Unix socket directory as libpq takes it (?host=/path); the HTTP
+server's connection limits."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,3 +35,27 @@ def test_the_idempotency_records_one_api_key_keeps_are_a_setting_of_1_or_more() 
     for wrong in ("0", "-1", "many"):
         with pytest.raises(SettingsError, match="JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY"):
             Settings.from_environment({"JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY": wrong})
+
+
+def test_the_connection_limits_have_defaults_and_are_read_from_the_environment() -> None:
+    default = Settings.from_environment({})
+    assert (default.http_request_timeout, default.http_keep_alive_timeout, default.http_max_connections) == \
+        (30.0, 5, 1000)
+    chosen = Settings.from_environment({"JOBSTORE_HTTP_REQUEST_TIMEOUT": "1.5", "JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT": "1",
+                                        "JOBSTORE_HTTP_MAX_CONNECTIONS": "20"})
+    assert (chosen.http_request_timeout, chosen.http_keep_alive_timeout, chosen.http_max_connections) == (1.5, 1, 20)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("JOBSTORE_HTTP_REQUEST_TIMEOUT", "0"), ("JOBSTORE_HTTP_REQUEST_TIMEOUT", "soon"),
+    ("JOBSTORE_HTTP_REQUEST_TIMEOUT", "nan"), ("JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT", "0.5"),
+    ("JOBSTORE_HTTP_MAX_CONNECTIONS", "0"), ("JOBSTORE_HTTP_MAX_CONNECTIONS", "1e3"),
+])
+def test_a_connection_limit_that_is_not_a_number_in_range_is_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}={value!r} must be"):
+        Settings.from_environment({name: value})
+
+
+def test_a_keep_alive_timeout_longer_than_the_request_timeout_is_refused() -> None:
+    with pytest.raises(SettingsError, match="JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT=60 must not exceed"):
+        Settings.from_environment({"JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT": "60"})
