@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
+import jiter
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -92,6 +93,32 @@ class FailJobRequest(Request):
     def reason(self) -> TerminationReason:
         assert self.termination_reason is not None, "checked when the request was made"
         return self.termination_reason
+
+
+def decode_body(body: bytes) -> Any:
+    """A request body as strict JSON: UTF-8, no NaN or Infinity, no key twice in one object at any depth;
+    anything else is INVALID_ARGUMENT. (A number too large for a float decodes as infinity, which every field
+    refuses.)"""
+    try:
+        return jiter.from_json(body, allow_inf_nan=False, catch_duplicate_keys=True)
+    except ValueError as error:
+        raise InvalidArgument("body", _json_problem(body, str(error))) from None
+
+
+def _json_problem(body: bytes, detail: str) -> str:
+    try:
+        body.decode()
+    except UnicodeDecodeError as error:
+        return f"must be JSON encoded in UTF-8 (byte {error.start} is not UTF-8)"
+    if b"\0" in body:
+        return "must be JSON encoded in UTF-8 (it holds NUL bytes, as UTF-16 and UTF-32 do)"
+    if detail.startswith("Detected duplicate key"):
+        return f"names a key twice in one object ({detail.removeprefix('Detected ')})"
+    try:
+        jiter.from_json(body, allow_inf_nan=True, catch_duplicate_keys=True)
+    except ValueError:
+        return f"is not valid JSON ({detail})"
+    return f"holds NaN or Infinity, which are not JSON numbers ({detail})"
 
 
 def parse_request(model: type[M], data: object) -> M:

@@ -5,12 +5,25 @@ They validate what a writer sends; the job document that events carry is their J
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Annotated, Any, NewType
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -24,14 +37,35 @@ MAX_JOB_ID = 128
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
-def _utc(value: datetime) -> datetime:
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def utc_time(text: str) -> datetime:
+    """`text`, an RFC 3339 time with an offset or Z, as UTC (to the microsecond); ValueError saying why when it
+    is not one."""
+    if RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range once converted to UTC") from None
+        except ValueError:
+            pass  # a month 13, a 30 February...
+    raise ValueError(f"{text!r} is not an RFC 3339 time with an offset or Z, e.g. 2026-11-27T18:10:05Z")
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)  # given in Python, not on the wire
+    if not isinstance(value, str):
+        raise PydanticCustomError("rfc3339", "must be an RFC 3339 time string, e.g. 2026-11-27T18:10:05Z")
     try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
+        return utc_time(value)
+    except ValueError as error:
+        raise PydanticCustomError("rfc3339", "{problem}", {"problem": str(error)}) from None
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp)]
 
 
 RESERVED_JOB_IDS = frozenset({"project"})
@@ -75,7 +109,8 @@ JobIdField = Annotated[JobId, AfterValidator(_checked_job_id)]
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                              allow_inf_nan=False)
 
     @cached_property  # not a pydantic private attribute: reading one of those costs a few microseconds
     def _wire_form(self) -> dict[str, Any]:
@@ -91,8 +126,24 @@ class RimeUUID(Wire):
     uuid: Text
 
 
+def _https_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() == "https" and bool(parts.hostname) and (parts.port is None or parts.port > 0) \
+            and not any(ch.isspace() or not ch.isprintable() for ch in url)
+    except ValueError:  # a port that is not a number, a bracketed host that is not an IP address
+        valid = False
+    if not valid:
+        raise PydanticCustomError("safe_url", "must be an absolute https URL with a host, e.g. "
+                                  "https://logs.example.com/job.tgz (got {url})", {"url": repr(url)})
+    return url
+
+
 class SafeURL(Wire):
-    url: Text
+    """A link a user may follow: an absolute https URL with a host. Checked on requests only: stored documents
+    are not validated again."""
+
+    url: Annotated[Text, AfterValidator(_https_url)]
 
 
 class ArchivedJobLogs(Wire):
@@ -110,6 +161,20 @@ class TestRunProgress(Wire):
     status: TestTaskStatus | None = None
     test_batches: Annotated[list[TestBatchProgress], Field(max_length=MAX_ITEMS)] | None = None
 
+    @field_validator("test_batches")
+    @classmethod
+    def _each_batch_once(cls, batches: list[TestBatchProgress] | None,
+                         info: ValidationInfo) -> list[TestBatchProgress] | None:
+        """(testRunId, type) identify a batch: within one test run, a type appears once."""
+        types = [batch.type for batch in batches or ()]
+        if len(set(types)) < len(types):
+            first, again = _first_repeat(types)
+            batch = f"(testRunId {info.data.get('test_run_id')!r}, type {types[first]!r})"
+            raise PydanticCustomError("duplicate_batch", "holds the batch {batch} twice (entries {first} and "
+                                      "{again}); a batch is reported once", {"batch": batch, "first": first,
+                                                                           "again": again})
+        return batches
+
 
 class StressTestJobProgress(Wire):
     test_run: TestRunProgress | None = None
@@ -123,6 +188,33 @@ class ContinuousTestRunProgress(Wire):
 
 class ContinuousTestJobProgress(Wire):
     test_runs: Annotated[list[ContinuousTestRunProgress], Field(max_length=MAX_ITEMS)] | None = None
+
+    @field_validator("test_runs")
+    @classmethod
+    def _each_test_run_once(cls, runs: list[ContinuousTestRunProgress] | None
+                            ) -> list[ContinuousTestRunProgress] | None:
+        """A test run, and so each of its batches, appears once (a time bin whose run is not known yet carries
+        no test run id)."""
+        entries = [(index, run.test_run.test_run_id) for index, run in enumerate(runs or ())
+                   if run.test_run is not None and run.test_run.test_run_id is not None]
+        ids = [test_run_id for _, test_run_id in entries]
+        if len(set(ids)) < len(ids):
+            first, again = _first_repeat(ids)
+            raise PydanticCustomError("duplicate_test_run", "holds the test run {test_run_id} twice (entries "
+                                      "{first} and {again}), and so each of its batches; a test run is reported "
+                                      "once", {"test_run_id": repr(ids[first]), "first": entries[first][0],
+                                               "again": entries[again][0]})
+        return runs
+
+
+def _first_repeat(values: list[Any]) -> tuple[int, int]:
+    """The positions of the first value in `values` that appears again, and of its second appearance."""
+    seen: dict[Any, int] = {}
+    for index, value in enumerate(values):
+        first = seen.setdefault(value, index)
+        if first != index:
+            return first, index
+    raise ValueError("no value appears twice")
 
 
 class StressTestData(Wire):
@@ -162,27 +254,27 @@ class JobMetadata(Wire):
     creation_time: Timestamp | None = None
     start_time: Timestamp | None = None
     completion_time: Timestamp | None = None
-    running_time_secs: float | None = None
+    running_time_secs: StrictFloat | None = None
     job_progress_str: Text | None = None
-    cancellation_requested: bool | None = None
+    cancellation_requested: StrictBool | None = None
     error_msg: Text | None = None
 
 
 class StressTestMask(Wire):
-    project_id: bool = False
-    test_run_id: bool = False
-    progress: bool = False
+    project_id: StrictBool = False
+    test_run_id: StrictBool = False
+    progress: StrictBool = False
 
 
 class ContinuousIncrementalTestMask(Wire):
-    firewall_id: bool = False
-    ct_test_run_ids: bool = False
-    progress: bool = False
+    firewall_id: StrictBool = False
+    ct_test_run_ids: StrictBool = False
+    progress: StrictBool = False
 
 
 class FileScanMask(Wire):
-    project_id: bool = False
-    file_scan_id: bool = False
+    project_id: StrictBool = False
+    file_scan_id: StrictBool = False
 
 
 class JobDataMask(Wire):
@@ -194,10 +286,10 @@ class JobDataMask(Wire):
 class WriteMask(Wire):
     """UpsertJobRequestWriteMask: which fields of an existing job an upsert writes."""
 
-    status: bool = False
-    term_reason: bool = False
-    agent_id: bool = False
-    archived_job_logs: bool = False
+    status: StrictBool = False
+    term_reason: StrictBool = False
+    agent_id: StrictBool = False
+    archived_job_logs: StrictBool = False
     job_data: JobDataMask | None = None
 
     @cached_property

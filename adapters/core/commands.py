@@ -27,7 +27,7 @@ from jobstore.domain.document import JobDocument, format_time, parse_time
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.job import Provenance
-from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, parse_request
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, decode_body, parse_request
 from jobstore.domain.values import parse_job_id
 from jobstore.projections.render import present
 
@@ -175,9 +175,9 @@ def _fingerprint(operation: str, body: Body) -> str:
     """What makes two requests the same request: the operation and the body, keys sorted."""
     if isinstance(body, bytes):
         try:
-            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() \
+            canonical = json.dumps(decode_body(body), sort_keys=True, separators=(",", ":")).encode() \
                 if body.strip() else b""
-        except (ValueError, RecursionError):
+        except InvalidArgument:
             canonical = body
     else:
         canonical = b"" if body is None else json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
@@ -188,15 +188,7 @@ def _json_object(body: Body) -> Mapping[str, Any]:
     """The request body as a JSON object; anything else is INVALID_ARGUMENT."""
     if body is None:
         body = b""
-    if isinstance(body, bytes):
-        try:
-            decoded = json.loads(body)
-        except RecursionError:
-            raise InvalidArgument("body", "JSON is nested too deeply") from None
-        except ValueError as e:
-            raise InvalidArgument("body", f"is not valid JSON ({e})") from None
-    else:
-        decoded = body
+    decoded = decode_body(body) if isinstance(body, bytes) else body
     if not isinstance(decoded, Mapping):
         raise InvalidArgument("body", "must be a JSON object")
     return decoded

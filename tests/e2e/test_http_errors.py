@@ -240,6 +240,104 @@ def test_an_unknown_field_is_invalid_argument_naming_the_field(
     upsert_is_refused_naming(server, keys, ledger, unique("unknown"), body, field)
 
 
+# --- strict parsing: JSON, booleans, times, links, test batches (each refused request stores nothing)
+
+
+@pytest.mark.parametrize("bit", ["yes", 1, "off", 0.0], ids=["yes", "one", "off", "zero-float"])
+def test_a_mask_bit_that_is_not_a_json_boolean_is_invalid_argument_and_writes_nothing(
+        server: Server, keys: Keys, ledger: Ledger, bit: Any) -> None:
+    job_id, before = job_in(ledger, PENDING)
+    error(upsert(server, keys.writer, {"jobId": job_id, "status": RUNNING}, {"status": bit}), INVALID_ARGUMENT,
+          "writeMask.status")
+    ledger.stored_nothing(job_id, before)
+
+
+@pytest.mark.parametrize(("job", "field"), [
+    ({"jobType": IMAGE, "archivedJobLogs": {"url": {"url": "https://logs.example/1"}, "expirationTime": 1798761600}},
+     "job.archivedJobLogs.expirationTime"),
+    ({"jobType": IMAGE, "archivedJobLogs": {"expirationTime": "1798761600"}}, "job.archivedJobLogs.expirationTime"),
+    ({"jobType": IMAGE, "archivedJobLogs": {"expirationTime": "2027-01-01T00:00:00"}},
+     "job.archivedJobLogs.expirationTime"),
+    ({"jobType": IMAGE, "startTime": 0}, "job.startTime"),
+    ({"jobType": CONTINUOUS, "jobData": {"continuousInc": {"progress": {"testRuns": [{"binStartTime": 1798761600}]}}}},
+     "job.jobData.continuousInc.progress.testRuns.0.binStartTime"),
+    ({"jobType": IMAGE, "archivedJobLogs": {"expirationTime": "9999-12-31T23:59:59-23:59"}},
+     "job.archivedJobLogs.expirationTime"),
+    ({"jobType": CONTINUOUS, "jobData": {"continuousInc": {"progress": {"testRuns": [
+        {"binEndTime": "0001-01-01T00:00:00+23:59"}]}}}}, "job.jobData.continuousInc.progress.testRuns.0.binEndTime"),
+], ids=["unix-number", "unix-string", "no-offset", "output-only-number", "bin-number", "past-year-9999",
+        "before-year-1"])
+def test_a_time_that_is_not_an_rfc3339_string_within_the_calendar_is_invalid_argument_naming_the_field(
+        server: Server, keys: Keys, ledger: Ledger, job: dict[str, Any], field: str) -> None:
+    upsert_is_refused_naming(server, keys, ledger, unique("time"), {"job": {"jobId": "ID", **job}}, field)
+
+
+@pytest.mark.parametrize(("template", "encoding", "names"), [
+    ('{"job": {"jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER", "runningTimeSecs": NaN}}', "utf-8", "NaN"),
+    ('{"job": {"jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER", "runningTimeSecs": -Infinity}}', "utf-8",
+     "Infinity"),
+    ('{"job": {"jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER", "runningTimeSecs": 1e999}}', "utf-8",
+     "job.runningTimeSecs"),
+    ('{"job": {"jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER"}}', "utf-16", "UTF-8"),
+    ('{"job": {"jobId": "ID-a", "jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER"}}', "utf-8", '"jobId"'),
+    ('{"job": {"jobId": "ID", "jobType": "JOB_TYPE_IMAGE_BUILDER", "agentId": {"uuid": "a", "uuid": "b"}}}', "utf-8",
+     '"uuid"'),
+], ids=["nan", "minus-infinity", "1e999", "utf-16", "duplicate-job-id", "duplicate-nested-key"])
+def test_a_body_that_is_not_strict_json_is_invalid_argument_and_stores_nothing(
+        server: Server, keys: Keys, ledger: Ledger, template: str, encoding: str, names: str) -> None:
+    job_id = unique("strict")
+    ledger.create({"jobId": unique("anchor"), "jobType": IMAGE})
+    raw = template.replace("ID", job_id).encode(encoding)
+    error(server.call("POST", "/v1/jobs:upsert", raw=raw, key=keys.writer), INVALID_ARGUMENT, names)
+    ledger.stored_nothing(job_id, None)
+    error(server.call("GET", f"/v1/jobs/{job_id}-a", key=keys.reader), NOT_FOUND)
+
+
+def test_a_test_batch_or_test_run_reported_twice_is_invalid_argument_naming_it_and_stores_nothing(
+        server: Server, keys: Keys, ledger: Ledger) -> None:
+    job_id, before = job_in(ledger, RUNNING)
+    copies = [{"type": "drift", "status": "TEST_TASK_STATUS_COMPLETED"}] * 10_000
+    reply = upsert(server, keys.writer, {"jobId": job_id, "jobData": {"stress": {"progress": {"testRun": {
+        "testRunId": "r", "testBatches": copies}}}}}, {"jobData": {"stress": {"progress": True}}})
+    error(reply, INVALID_ARGUMENT, "job.jobData.stress.progress.testRun.testBatches")
+    assert "'drift'" in reply.body["message"]
+    ledger.stored_nothing(job_id, before)
+    full = server.call("GET", f"/v1/jobs/{job_id}?view=JOB_VIEW_FULL", key=keys.reader).body["job"]
+    assert "jobProgressStr" not in full and "progress" not in full["jobData"]["stress"]
+
+    batch = {"type": "a", "status": "TEST_TASK_STATUS_COMPLETED"}
+    twice_in_a_run = [{"testRun": {"testRunId": "ct-1", "testBatches": [batch, batch]}}]
+    upsert_is_refused_naming(server, keys, ledger, unique("ct"), {"job": {"jobId": "ID", "jobType": CONTINUOUS,
+        "jobData": {"continuousInc": {"progress": {"testRuns": twice_in_a_run}}}}},
+        "job.jobData.continuousInc.progress.testRuns.0.testRun.testBatches")
+    run_twice = [{"testRun": {"testRunId": "ct-1", "status": "TEST_TASK_STATUS_COMPLETED"}}] * 2
+    upsert_is_refused_naming(server, keys, ledger, unique("ct"), {"job": {"jobId": "ID", "jobType": CONTINUOUS,
+        "jobData": {"continuousInc": {"ctTestRunIds": ["ct-1"], "progress": {"testRuns": run_twice}}}}},
+        "job.jobData.continuousInc.progress.testRuns: holds the test run 'ct-1' twice")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", "http://logs.example/1", "https:///1"],
+                         ids=["javascript", "http", "no-host"])
+def test_an_archived_logs_url_that_is_not_an_absolute_https_url_is_invalid_argument_and_stores_nothing(
+        server: Server, keys: Keys, ledger: Ledger, url: str) -> None:
+    job_id, before = job_in(ledger, SUCCEEDED)  # logs are archived once a job has ended
+    error(upsert(server, keys.writer, {"jobId": job_id, "archivedJobLogs": {"url": {"url": url}}},
+                 {"archivedJobLogs": True}), INVALID_ARGUMENT, "job.archivedJobLogs.url.url")
+    ledger.stored_nothing(job_id, before)
+    upsert_is_refused_naming(server, keys, ledger, unique("url"), {"job": {"jobId": "ID", "jobType": IMAGE,
+        "archivedJobLogs": {"url": {"url": url}}}}, "job.archivedJobLogs.url.url")
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_an_as_of_time_that_leaves_the_calendar_in_utc_is_invalid_argument_not_a_server_error(
+        server: Server, keys: Keys, ledger: Ledger, as_of: str) -> None:
+    job_id, _ = job_in(ledger, PENDING)
+    reply = server.call("GET", f"/v1/jobs/{job_id}?asOf={quote(as_of, safe=':')}", key=keys.auditor)
+    error(reply, INVALID_ARGUMENT, "asOf")
+    assert "out of range" in reply.body["message"]
+    assert "OverflowError" not in server.log()
+
+
 def test_an_unknown_field_on_fail_and_cancel_is_invalid_argument_naming_the_field(
         server: Server, keys: Keys, ledger: Ledger) -> None:
     job_id, before = job_in(ledger, RUNNING)

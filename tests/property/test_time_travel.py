@@ -31,7 +31,8 @@ def apply(services: Services, job_id: str, move: str, n: int) -> None:
     elif move == "agent":
         jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": f"agent-{n % 3}"}}, {"agentId": True}), BY)
     elif move == "progress":
-        progress = {"testRun": {"testBatches": [{"type": "b", "status": "TEST_TASK_STATUS_COMPLETED"}] * (n % 4)}}
+        progress = {"testRun": {"testBatches": [{"type": f"b{i}", "status": "TEST_TASK_STATUS_COMPLETED"}
+                                                for i in range(n % 4)]}}
         jobs.upsert(upsert_request({"jobId": job_id, "jobData": {"stress": {"progress": progress}}},
                                    {"jobData": {"stress": {"progress": True}}}), BY)
     elif move == "cancel":
