@@ -25,6 +25,7 @@ from jobstore.projections.rows import ViewRow
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 MIN_POSITION_WAIT_SECONDS = 5.0
 MAX_FEED = 1000
+AS_IT_WAS = "read a job as it was (asOf, version): only auditor and admin keys may"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -77,8 +78,7 @@ class Queries:
             if found is None:
                 raise JobNotFound(checked)
             return present(found.document, shown, self.now())
-        authorize(principal, Permission.AUDIT, "read a job as it was (asOf, version): only auditor and admin "
-                                               "keys may")
+        authorize(principal, Permission.AUDIT, AS_IT_WAS)
         shown = parse_view(view)
         if as_of is not None and version is not None:
             raise InvalidArgument("asOf", "give asOf or version, not both")

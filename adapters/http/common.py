@@ -63,13 +63,17 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-async def permitted(request: Request, permission: Permission) -> Principal:
+async def permitted(request: Request, permission: Permission, doing: str | None = None) -> Principal:
     """The caller, authenticated and allowed `permission` before anything of the request is read, so that the
-    contract's order holds (role, then validity). The core checks the role again: it serves every transport.
-    (A plain call, not a FastAPI dependency: resolving one cost a tenth of a GetJob.)"""
+    contract's order holds (role, then validity): only then is what the middleware found wrong with the request
+    answered. The core checks the role again: it serves every transport. (A plain call, not a FastAPI
+    dependency: resolving one cost a tenth of a GetJob.)"""
     principal = await authenticate(core_of(request).services.keys, request.headers.get(API_KEY_HEADER),
                                    API_KEY_HEADER)
-    authorize(principal, permission)
+    authorize(principal, permission, doing)
+    refusal: Exception | None = getattr(request.state, "refusal", None)
+    if refusal is not None:
+        raise refusal
     return principal
 
 
