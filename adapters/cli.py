@@ -119,12 +119,14 @@ def _status(services: Services) -> None:
 def _audit(services: Services, args: argparse.Namespace) -> int:
     audit = services.audit
     if args.audit_command == "history":
-        print(f"{'VER':>4} {'POSITION':>8} {'RECORDED AT':<27} {'TYPE':<22} {'ACTOR':<20} {'HASH':<12} DATA")
+        print(f"{'VER':>4} {'POSITION':>8} {'RECORDED AT':<27} {'TYPE':<22} {'ACTOR':<20} {'REQUEST ID':<32} "
+              f"{'SERVER REQUEST ID':<32} {'HASH':<12} DATA")
         for recorded in audit.history(args.job_id):
             e = recorded.wire()
             data = json.dumps(e["data"], separators=(",", ":"))
             print(f"{e['version']:>4} {e['position']:>8} {e['recordedAt']:<27} {e['type']:<22} "
-                  f"{e['actor']['name'] + '/' + e['actor']['role']:<20} {e['hash'][:12]:<12} {data}")
+                  f"{e['actor']['name'] + '/' + e['actor']['role']:<20} {e['requestId']:<32} "
+                  f"{e.get('serverRequestId', '-'):<32} {e['hash'][:12]:<12} {data}")
         return 0
     if args.audit_command == "export":
         bar = ProgressBar("exporting")

@@ -59,8 +59,8 @@ def core_of(request: Request) -> Core:
     return core
 
 
-def request_id_of(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
+def server_request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "server_request_id", None)
 
 
 async def permitted(request: Request, permission: Permission, doing: str | None = None) -> Principal:
@@ -78,21 +78,20 @@ async def permitted(request: Request, permission: Permission, doing: str | None 
 
 
 def caller(request: Request, principal: Principal) -> Caller:
-    return Caller(principal, request.state.request_id)
+    return Caller(principal, request.state.request_id, request.state.server_request_id)
 
 
 def idempotency_key(request: Request) -> str | None:
     return request.headers.get(IDEMPOTENCY_KEY)
 
 
-def error_response(error: Exception, request_id: str | None = None) -> JSONResponse:
+def error_response(error: Exception, server_request_id: str | None = None) -> JSONResponse:
+    """The error's googlerpc Status; an internal error says only which request the server log tells about."""
     body = error_body(error)
     _, http_status = status_of(error)
     if http_status == 500:
-        body["message"] = f"internal error (request id {request_id}); the server log has the details"
-    headers = {"X-Request-Id": request_id} if request_id else {}
-    if isinstance(error, ReplayedError):
-        headers["Idempotent-Replayed"] = "true"
+        body["message"] = f"internal error (request id {server_request_id}); the server log has the details"
+    headers = {"Idempotent-Replayed": "true"} if isinstance(error, ReplayedError) else None
     return JSONResponse(body, status_code=http_status, headers=headers)
 
 

@@ -1,11 +1,10 @@
 """Per-request bookkeeping as a plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware, which runs
-the route in a separate task and copies the response through a stream): the request id, what is wrong with the
-request before routing (answered by the route once the caller is authenticated and authorized, see
+the route in a separate task and copies the response through a stream): the request ids, what is wrong with
+the request before routing (answered by the route once the caller is authenticated and authorized, see
 common.permitted), the answer to an unhandled error, and the metrics and access-log line of every request."""
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 from typing import Any
@@ -13,13 +12,17 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobstore.adapters.core.commands import new_request_id
 from jobstore.adapters.http.common import error_response
 from jobstore.adapters.observability import Metrics, log_request
 from jobstore.domain.errors import InvalidArgument
 
 log = logging.getLogger("jobstore.http")
-MAX_REQUEST_ID = 256
+MAX_REQUEST_ID = 128
+REQUEST_ID_CHARACTERS = "A-Z a-z 0-9 . _ ~ : / + = -"
+CLIENT_REQUEST_ID = re.compile(rf"[A-Za-z0-9._~:/+=-]{{1,{MAX_REQUEST_ID}}}")
 REQUEST_ID_HEADER = b"x-request-id"
+SERVER_REQUEST_ID_HEADER = b"x-jobstore-request-id"
 ENCODED_SLASH = re.compile("%2f", re.IGNORECASE)
 
 
@@ -33,16 +36,18 @@ class RequestBookkeeping:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        server_request_id = new_request_id()
         sent = _header(scope, REQUEST_ID_HEADER)
         refusal = _refused_request_id(sent)
-        request_id = sent if sent and refusal is None else new_request_id()
+        request_id = sent if sent and refusal is None else server_request_id
         if _holds_encoded_slash(scope):
             _route_with_encoded_slashes(scope)
             refusal = refusal or InvalidArgument("jobId", "must not contain '/' (found %2F in the path)")
         state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        state["request_id"], state["server_request_id"] = request_id, server_request_id
         if refusal is not None:
             state["refusal"] = refusal
+        ids = [(REQUEST_ID_HEADER, request_id.encode()), (SERVER_REQUEST_ID_HEADER, server_request_id.encode())]
         status = 500
         response_started = False
 
@@ -51,33 +56,26 @@ class RequestBookkeeping:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER]
-                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", ()), *ids]}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                self._account(scope, request_id, status, started)  # before the client can read the answer
+                self._account(scope, request_id, server_request_id, status, started)  # before the client reads
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception as error:
-            log.exception("request %s %s failed (request id %s)", scope["method"], scope["path"], request_id)
+            log.exception("request %s %s failed (request id %s, the client's %s)", scope["method"], scope["path"],
+                          server_request_id, request_id)
             if response_started:
                 raise
-            await error_response(error, request_id)(scope, receive, send_with_request_id)
+            await error_response(error, server_request_id)(scope, receive, send_with_request_id)
 
-    def _account(self, scope: Scope, request_id: str, status: int, started: float) -> None:
+    def _account(self, scope: Scope, request_id: str, server_request_id: str, status: int, started: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         seconds = time.perf_counter() - started
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.request_seconds.labels(route).observe(seconds)
-        log_request(request_id, scope["method"], route, status, seconds)
-
-
-def new_request_id() -> str:
-    """32 random hex digits, like a UUID's, drawn without a system call (uuid4 reads the OS's random source
-    each time, which under load made the event loop wait for the interpreter lock)."""
-    return f"{random.getrandbits(128):032x}"
+        log_request(request_id, server_request_id, scope["method"], route, status, seconds)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -88,8 +86,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _refused_request_id(sent: str | None) -> Exception | None:
-    if sent is not None and len(sent) > MAX_REQUEST_ID:
-        return InvalidArgument("X-Request-Id", f"must be at most {MAX_REQUEST_ID} characters")
+    """A client's request id is recorded on the events its request causes: a plain token, or refused."""
+    if sent and not CLIENT_REQUEST_ID.fullmatch(sent):
+        return InvalidArgument("X-Request-Id", f"must be 1 to {MAX_REQUEST_ID} characters, each one of "
+                                               f"{REQUEST_ID_CHARACTERS} (got {len(sent)} characters)")
     return None
 
 

@@ -27,8 +27,8 @@ GENESIS = "0" * 64
 STRESS, CONTINUOUS, FILE_SCAN, IMAGE = ("JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_FIREWALL_BATCH_TEST",
                                         "JOB_TYPE_FILE_SCAN", "JOB_TYPE_IMAGE_BUILDER")
 TERMINAL = {"JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"}
-EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "data", "hash", "prevHash", "position",
-                "jobId"}
+EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "serverRequestId", "data", "hash",
+                "prevHash", "position", "jobId"}
 
 
 # --- helpers
@@ -71,8 +71,8 @@ def without_position(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def event_hash(event: dict[str, Any]) -> str:
     """The documented canonical encoding (domain/chain.py), recomputed here."""
-    record = {k: event[k] for k in ("actor", "data", "jobId", "prevHash", "recordedAt", "requestId", "type",
-                                    "version")}
+    record = {k: event[k] for k in ("actor", "data", "jobId", "prevHash", "recordedAt", "requestId",
+                                    "serverRequestId", "type", "version") if k in event}
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"),
                                      ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -215,6 +215,7 @@ def test_audit_history_prints_a_table_row_for_every_version_with_its_type(
             assert cells[0] == str(event["version"]), row
             assert event["type"] in cells and event["hash"][:12] in cells, row
             assert f"{event['actor']['name']}/{event['actor']['role']}" in row, row
+            assert event["requestId"] in cells and event["serverRequestId"] in cells, row
 
 
 def test_audit_history_of_a_job_that_does_not_exist_exits_non_zero_saying_so(server: Server) -> None:
@@ -350,6 +351,24 @@ def test_import_refuses_a_line_whose_data_was_changed_and_names_the_line(
     no_traceback(done.stdout, done.stderr)
     assert f"line {number}" in done.stderr, done.stderr
     assert tampered[number - 1]["jobId"] in done.stderr
+    assert target.cli("audit", "export").stdout.strip() == "", "the refused import left events behind"
+
+
+@pytest.mark.parametrize("change", ["altered", "removed"])
+def test_import_refuses_a_line_whose_server_request_id_was_changed(
+        server: Server, jobs: list[str], new_store: Callable[[], Server], tmp_path: Path, change: str) -> None:
+    exported = export_to(server, tmp_path / "log.jsonl")
+    assert all(e["serverRequestId"] != e["requestId"] or e["requestId"] for e in exported)
+    number = len(exported) // 2
+    tampered = json.loads(json.dumps(exported))
+    if change == "altered":
+        tampered[number - 1]["serverRequestId"] = "0" * 32
+    else:
+        del tampered[number - 1]["serverRequestId"]
+    target = new_store()
+    done = target.cli("audit", "import", str(write_lines(tmp_path / "tampered.jsonl", tampered)))
+    assert done.returncode != 0, done.stdout
+    assert f"line {number}" in done.stderr and "hash" in done.stderr, done.stderr
     assert target.cli("audit", "export").stdout.strip() == "", "the refused import left events behind"
 
 
