@@ -49,7 +49,8 @@ def events_of(server: Server, auditor: str, job_id: str) -> list[dict[str, Any]]
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """JSON Lines: only a newline ends a line (str.splitlines would also split at U+2028, U+0085, ...)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def write_lines(path: Path, events: list[dict[str, Any]]) -> Path:
@@ -326,6 +327,22 @@ def test_an_export_imported_into_an_empty_store_reproduces_every_job_and_every_h
         copied_history = events_of(target, auditor, job_id)
         assert [e["hash"] for e in copied_history] == [e["hash"] for e in original_history]
         assert without_position(copied_history) == without_position(original_history)
+
+
+def test_an_export_with_unicode_line_separators_inside_its_strings_imports(
+        server: Server, keys: Keys, new_store: Callable[[], Server], tmp_path: Path) -> None:
+    """Exports write non-ASCII as itself, so U+2028, U+0085 and U+001C stand raw inside a line's strings; only
+    a newline ends a line."""
+    job_id = unique("cli-separators")
+    upsert(server, keys.writer, {"jobId": job_id, "jobType": IMAGE})
+    ok(server.call("POST", f"/v1/jobs/{job_id}:fail", {"terminationReason": "TERMINATION_REASON_GENERIC_ERROR",
+                                                       "errorMsg": "one\u2028two\x85three\x1cfour"}, key=keys.writer))
+    exported = export_to(server, tmp_path / "log.jsonl")
+    target = new_store()
+    done = target.cli("audit", "import", str(tmp_path / "log.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert f"imported {len(exported)} events" in done.stdout, done.stdout
+    assert without_position(export_to(target, tmp_path / "again.jsonl")) == without_position(exported)
 
 
 def test_import_into_a_store_that_holds_events_is_refused_with_a_clear_message(
