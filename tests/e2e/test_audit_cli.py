@@ -219,6 +219,32 @@ def test_audit_history_prints_a_table_row_for_every_version_with_its_type(
             assert event["requestId"] in cells and event["serverRequestId"] in cells, row
 
 
+def test_audit_history_escapes_what_earlier_versions_stored_unprintable(
+        new_store: Callable[[], Server], tmp_path: Path) -> None:
+    """Request ids and key names were stored as given before they were limited: a terminal escape, a tab, a C1
+    control or a newline in one is shown escaped, on its own row."""
+    events = synthetic_export(1, unique("cli-unprintable"))
+    for event, (name, request_id) in zip(events, [("old\x1b[2Jname", "tab\there\x85"),
+                                                   ("old\u200bname", 'x","actor":{"name":"admin"}\nforged')],
+                                         strict=True):
+        event["actor"]["name"], event["requestId"] = name, request_id
+    prev = GENESIS
+    for event in events:
+        event["prevHash"] = prev
+        event["hash"] = prev = event_hash(event)
+    store = new_store()
+    imported = store.cli("audit", "import", str(write_lines(tmp_path / "old.jsonl", events)))
+    assert imported.returncode == 0, imported.stderr
+    done = store.cli("audit", "history", events[0]["jobId"])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3, done.stdout
+    for unprintable in ("\x1b", "\t", "\x85", "\u200b"):
+        assert unprintable not in done.stdout, done.stdout
+    assert "old\\x1b[2Jname/writer" in lines[1] and "tab\\there\\x85" in lines[1], lines[1]
+    assert "old\\u200bname/writer" in lines[2] and '"admin"}\\nforged' in lines[2], lines[2]
+
+
 def test_audit_history_of_a_job_that_does_not_exist_exits_non_zero_saying_so(server: Server) -> None:
     ghost = unique("cli-ghost")
     done = server.cli("audit", "history", ghost)
