@@ -33,11 +33,16 @@ class RecordedEvent:
     event: Job.Event
 
     def wire(self) -> dict[str, Any]:
+        """Its fields as the API and exports show them: `serverRequestId` only on events that have one (an
+        event recorded before servers chose request ids exports as it did)."""
         e = self.event
-        return {"position": self.position, "jobId": e.job_id, "version": e.originator_version,
-                "type": type(e).__name__, "recordedAt": format_time(e.timestamp),
-                "actor": {"name": e.actor, "role": e.role}, "requestId": e.request_id, "data": e.data,
-                "hash": e.hash, "prevHash": e.prev_hash}
+        shown = {"position": self.position, "jobId": e.job_id, "version": e.originator_version,
+                 "type": type(e).__name__, "recordedAt": format_time(e.timestamp),
+                 "actor": {"name": e.actor, "role": e.role}, "requestId": e.request_id}
+        if e.server_request_id is not None:
+            shown["serverRequestId"] = e.server_request_id
+        shown.update(data=e.data, hash=e.hash, prevHash=e.prev_hash)
+        return shown
 
 
 class ImportRefused(JobStoreError):
@@ -224,7 +229,8 @@ class Audit:
                     record["type"], originator_id=stream_id(record["jobId"]),
                     originator_version=int(record["version"]), timestamp=parse_time(record["recordedAt"]),
                     job_id=record["jobId"], data=record["data"], actor=record["actor"]["name"],
-                    role=record["actor"]["role"], request_id=record["requestId"], prev_hash=record["prevHash"],
+                    role=record["actor"]["role"], request_id=record["requestId"],
+                    server_request_id=record.get("serverRequestId"), prev_hash=record["prevHash"],
                     hash=record["hash"])
             except (ValueError, KeyError, TypeError) as error:
                 raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobstore.adapters.core.access import Role
+from jobstore.adapters.keys import key_name_problem
 from jobstore.adapters.operations import rebuild, view_status
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
@@ -46,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key; prints it alone on the last line")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name", help="a unique name for the key (default: ROLE-xxxxxx)")
+    create.add_argument("--name", type=_key_name, help="a unique name for the key, printable, without surrounding "
+                                                       "spaces (default: ROLE-xxxxxx)")
     key_commands.add_parser("list", help="list keys (names, roles, creation times; never the keys)")
     revoke = key_commands.add_parser("revoke", help="revoke a key by name; takes effect at once")
     revoke.add_argument("name")
@@ -64,6 +66,24 @@ def _parser() -> argparse.ArgumentParser:
     load = audit_commands.add_parser("import", help="load an export into an empty store, checking every chain")
     load.add_argument("file", metavar="FILE")
     return parser
+
+
+def _key_name(text: str) -> str:
+    problem = key_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _cell(value: object) -> str:
+    """A stored value as a table shows it: every unprintable character (a terminal escape, a newline, a zero-width
+    space) and the backslash written as Python escapes them, so that no value drives the terminal or breaks a
+    row. Stores may hold such values from before they were refused (key names, request ids)."""
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(char if char.isprintable() and char != "\\" else char.encode("unicode_escape").decode("ascii")
+                   for char in text)
 
 
 def _serve(services: Services, host: str, port: int, projections: bool = True) -> None:
@@ -117,19 +137,22 @@ def _project(services: Services) -> None:
 def _status(services: Services) -> None:
     print(f"{'VIEW':<15} {'TABLE':<32} {'POSITION':>10} {'HEAD':>10} {'LAG EVENTS':>10} {'LAG SECONDS':>11}")
     for s in view_status(services):
-        print(f"{s.view.value:<15} {s.table:<32} {s.position:>10} {s.head:>10} {s.lag_events:>10} "
+        print(f"{s.view.value:<15} {_cell(s.table):<32} {s.position:>10} {s.head:>10} {s.lag_events:>10} "
               f"{s.lag_seconds:>11.3f}")
 
 
 def _audit(services: Services, args: argparse.Namespace) -> int:
     audit = services.audit
     if args.audit_command == "history":
-        print(f"{'VER':>4} {'POSITION':>8} {'RECORDED AT':<27} {'TYPE':<22} {'ACTOR':<20} {'HASH':<12} DATA")
+        print(f"{'VER':>4} {'POSITION':>8} {'RECORDED AT':<27} {'TYPE':<22} {'ACTOR':<20} {'REQUEST ID':<32} "
+              f"{'SERVER REQUEST ID':<32} {'HASH':<12} DATA")
         for recorded in audit.history(args.job_id):
             e = recorded.wire()
             data = json.dumps(e["data"], separators=(",", ":"))
-            print(f"{e['version']:>4} {e['position']:>8} {e['recordedAt']:<27} {e['type']:<22} "
-                  f"{e['actor']['name'] + '/' + e['actor']['role']:<20} {e['hash'][:12]:<12} {data}")
+            actor = _cell(f"{e['actor']['name']}/{e['actor']['role']}")
+            print(f"{e['version']:>4} {e['position']:>8} {e['recordedAt']:<27} {e['type']:<22} {actor:<20} "
+                  f"{_cell(e['requestId']):<32} {_cell(e.get('serverRequestId', '-')):<32} "
+                  f"{_cell(e['hash'][:12]):<12} {data}")
         return 0
     if args.audit_command == "export":
         bar = ProgressBar("exporting")
@@ -143,7 +166,7 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
         problems = audit.verify(args.job, progress=bar)
         bar.finish()
         for problem in problems:
-            print(f"BROKEN {problem}")
+            print(f"BROKEN {_cell(problem)}")
         checked = f"job {args.job!r}" if args.job else "every job"
         if problems:
             print(f"verify: {len(problems)} problem(s) found in {checked}", file=sys.stderr)
@@ -154,15 +177,21 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"jobstore: {path} is not a file", file=sys.stderr)
         return 2
-    total = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    total = sum(1 for line in _json_lines(path) if line.strip())
     bar = ProgressBar("importing")
-    count = audit.import_(lambda: path.read_text(encoding="utf-8").splitlines(), progress=bar, total=total)
+    count = audit.import_(lambda: _json_lines(path), progress=bar, total=total)
     bar.finish()
     bar = ProgressBar("building views")
     services.engine.catch_up(progress=bar)
     bar.finish()
     print(f"imported {count} events from {path}; the views are built")
     return 0
+
+
+def _json_lines(path: Path) -> list[str]:
+    """The lines of a JSON Lines file. Only a newline ends one: str.splitlines would also split at U+2028,
+    U+0085, U+001C and others, which an export writes raw inside its strings (non-ASCII as itself)."""
+    return path.read_text(encoding="utf-8").split("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = services.keys.all()
             print(f"{'NAME':<24} {'ROLE':<8} {'CREATED':<28} REVOKED")
             for info in rows:
-                print(f"{info.name:<24} {info.role.value:<8} {info.created_at:<28} {info.revoked_at or ''}")
+                print(f"{_cell(info.name):<24} {info.role.value:<8} {_cell(info.created_at):<28} "
+                      f"{_cell(info.revoked_at or '')}")
         elif args.keys_command == "revoke":
             services.keys.revoke(args.name)
             print(f"Revoked key {args.name!r}.")

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from jobstore.adapters.core.access import Principal, Role
 from jobstore.adapters.errors import KeyNotFound
 from jobstore.adapters.storage.keys import KeyRecord, KeyTable
 from jobstore.domain.document import format_time
-from jobstore.domain.errors import AlreadyExists
+from jobstore.domain.errors import AlreadyExists, InvalidArgument
 
 PREFIX = "jsk_"
 
@@ -26,6 +27,21 @@ class KeyInfo:
     role: Role
     created_at: str
     revoked_at: str | None
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a key, or None. A key's name is the actor of every event its key writes, shown in
+    tables, logs and exports: it holds no control, format or other unprintable character (a terminal escape, a
+    newline, a zero-width space) and does not begin or end with whitespace."""
+    if not name:
+        return "must not be empty"
+    for position, char in enumerate(name, start=1):
+        if not char.isprintable():
+            return (f"must hold only printable characters (character {position} is U+{ord(char):04X}, "
+                    f"{unicodedata.name(char, 'a control or unassigned character')})")
+    if name != name.strip():
+        return "must not begin or end with a space"
+    return None
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -58,6 +74,9 @@ class KeyStore:
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
         name = name or f"{role.value}-{key_id[:6]}"
+        problem = key_name_problem(name)
+        if problem is not None:
+            raise InvalidArgument("name", problem)
         record = KeyRecord(name, role.value, salt, _digest(salt, secret), format_time(datetime.now(UTC)), None)
         if not self.table.insert(record, key_id):
             raise AlreadyExists(f"an API key named {name!r} exists already: choose another --name")

@@ -75,9 +75,11 @@ class Metrics:
             self.events_appended.inc()
 
 
-def log_request(request_id: str, method: str, route: str, status: int, seconds: float) -> None:
-    access_log.info(json.dumps({"requestId": request_id, "method": method, "route": route, "status": status,
-                                "latencyMs": round(seconds * 1000, 3)}, separators=(",", ":")))
+def log_request(request_id: str, server_request_id: str, method: str, route: str, status: int,
+                seconds: float) -> None:
+    access_log.info(json.dumps({"requestId": request_id, "serverRequestId": server_request_id, "method": method,
+                                "route": route, "status": status, "latencyMs": round(seconds * 1000, 3)},
+                               separators=(",", ":")))
 
 
 def readiness(services: Services) -> str | None:

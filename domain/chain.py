@@ -4,10 +4,13 @@ The canonical encoding, which an auditor can recompute with any tool:
 
     sha256( UTF-8 bytes of JSON.stringify-like compact JSON, keys sorted, of
             {"actor": {"name": ..., "role": ...}, "data": {...}, "jobId": ..., "prevHash": ...,
-             "recordedAt": "YYYY-MM-DDTHH:MM:SS.ffffffZ", "requestId": ..., "type": ..., "version": N} )
+             "recordedAt": "YYYY-MM-DDTHH:MM:SS.ffffffZ", "requestId": ..., "serverRequestId": ...,
+             "type": ..., "version": N} )
 
 with separators "," and ":" and no whitespace, non-ASCII characters written as themselves (not \\u escapes).
-The first event of a job chains from GENESIS, 64 zeros.
+The first event of a job chains from GENESIS, 64 zeros. `requestId` is the id the client gave its request (or
+the server's, when it gave none); `serverRequestId`, the id the server gave the request, is in the record only
+when the event has one: events recorded before servers chose one keep the record, and the hash, they had.
 
 A job's data holds strings, booleans, objects and arrays, never a fractional number, NaN or Infinity (the API
 cannot produce one, and `jobstore audit import` refuses one); for such records msgspec
@@ -57,9 +60,13 @@ class Problem:
 
 
 def canonical_record(*, job_id: str, version: int, event_type: str, recorded_at: str, actor: str, role: str,
-                     request_id: str, data: Mapping[str, object], prev_hash: str) -> dict[str, Any]:
-    return {"jobId": job_id, "version": version, "type": event_type, "recordedAt": recorded_at,
-            "actor": {"name": actor, "role": role}, "requestId": request_id, "data": data, "prevHash": prev_hash}
+                     request_id: str, server_request_id: str | None, data: Mapping[str, object],
+                     prev_hash: str) -> dict[str, Any]:
+    record = {"jobId": job_id, "version": version, "type": event_type, "recordedAt": recorded_at,
+              "actor": {"name": actor, "role": role}, "requestId": request_id, "data": data, "prevHash": prev_hash}
+    if server_request_id is not None:
+        record["serverRequestId"] = server_request_id
+    return record
 
 
 def canonical_bytes(record: dict[str, Any]) -> bytes:

@@ -20,11 +20,14 @@ from jobstore.domain.values import RESERVED_JOB_IDS
 
 @dataclass(frozen=True)
 class Provenance:
-    """Who asked for a change: the API key's name and role, and the request it came in."""
+    """Who asked for a change: the API key's name and role, and the request it came in: the id its client gave it
+    (or the server's, when it gave none) and the id the server gave it, unique per request (None only where no
+    server took a request, as in tests)."""
 
     actor: str
     role: str
     request_id: str
+    server_request_id: str | None = None
 
 
 @lru_cache(maxsize=65_536)
@@ -46,6 +49,9 @@ class Job(Aggregate):
         request_id: str
         prev_hash: str
         hash: str
+        # The id the server gave the request. Events recorded before servers chose one do not store it, and read
+        # as None: their canonical record, and so their hash, stay as they were.
+        server_request_id: str | None = None
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Job)
@@ -56,7 +62,8 @@ class Job(Aggregate):
             """The record its hash is computed over (see domain.chain)."""
             return canonical_record(job_id=self.job_id, version=self.originator_version,
                                     event_type=type(self).__name__, recorded_at=format_time(self.timestamp),
-                                    actor=self.actor, role=self.role, request_id=self.request_id, data=self.data,
+                                    actor=self.actor, role=self.role, request_id=self.request_id,
+                                    server_request_id=self.server_request_id, data=self.data,
                                     prev_hash=self.prev_hash)
 
     class Created(Event, Aggregate.Created):
@@ -127,7 +134,8 @@ class Job(Aggregate):
             document["jobData"] = wire["jobData"]
         link = _link(request.job_id, 1, cls.Created, document, at, by, GENESIS)
         return cls._create(cls.Created, id=stream_id(request.job_id), timestamp=at, job_id=request.job_id,
-                           data=document, actor=by.actor, role=by.role, request_id=by.request_id, **link)
+                           data=document, actor=by.actor, role=by.role, request_id=by.request_id,
+                           server_request_id=by.server_request_id, **link)
 
     def upsert(self, request: UpsertJobRequest, at: datetime, by: Provenance) -> None:
         """Write the masked fields of the request's job; a write that changes nothing triggers nothing."""
@@ -210,7 +218,7 @@ class Job(Aggregate):
     def _trigger(self, event_class: type[Job.Event], data: JobChange, at: datetime, by: Provenance) -> None:
         link = _link(self.job_id, self.version + 1, event_class, data, at, by, self.chain_head)
         self.trigger_event(event_class, timestamp=at, job_id=self.job_id, data=data, actor=by.actor, role=by.role,
-                           request_id=by.request_id, **link)
+                           request_id=by.request_id, server_request_id=by.server_request_id, **link)
 
 
 def _link(job_id: str, version: int, event_class: type[Job.Event], data: JobChange, at: datetime, by: Provenance,
@@ -218,7 +226,7 @@ def _link(job_id: str, version: int, event_class: type[Job.Event], data: JobChan
     """The hash-chain fields of an event about to be triggered."""
     record = canonical_record(job_id=job_id, version=version, event_type=event_class.__name__,
                               recorded_at=format_time(at), actor=by.actor, role=by.role, request_id=by.request_id,
-                              data=data, prev_hash=prev_hash)
+                              server_request_id=by.server_request_id, data=data, prev_hash=prev_hash)
     return {"prev_hash": prev_hash, "hash": event_hash(record)}
 
 

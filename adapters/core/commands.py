@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,16 +38,26 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
 
 
+def new_request_id() -> str:
+    """32 random hex digits, like a UUID's, drawn without a system call (uuid4 reads the OS's random source
+    each time, which under load made the event loop wait for the interpreter lock)."""
+    return f"{random.getrandbits(128):032x}"
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who asks (an authenticated API key) and the request it comes in, recorded on every event it causes."""
+    """Who asks (an authenticated API key) and the request it comes in, recorded on every event it causes: the
+    id the client gave the request (or the server's, when it gave none), and the id the server gave it, unique
+    per request, which no client chooses."""
 
     principal: Principal
     request_id: str
+    server_request_id: str = field(default_factory=new_request_id)
 
     @property
     def provenance(self) -> Provenance:
-        return Provenance(actor=self.principal.name, role=self.principal.role.value, request_id=self.request_id)
+        return Provenance(actor=self.principal.name, role=self.principal.role.value, request_id=self.request_id,
+                          server_request_id=self.server_request_id)
 
 
 @dataclass(frozen=True)

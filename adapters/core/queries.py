@@ -32,6 +32,7 @@ from jobstore.projections.rows import ViewRow
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 MIN_POSITION_WAIT_SECONDS = 5.0
 MAX_FEED = 1000
+AS_IT_WAS = "read a job as it was (asOf, version): only auditor and admin keys may"
 EVENT_PAGE_BYTES = MAX_PAGE_BYTES // 2  # of stored events: what auditors see of an event is smaller than it is
 
 
@@ -91,8 +92,7 @@ class Queries:
             if found is None:
                 raise JobNotFound(checked)
             return present(found.document, shown, self.now())
-        authorize(principal, Permission.AUDIT, "read a job as it was (asOf, version): only auditor and admin "
-                                               "keys may")
+        authorize(principal, Permission.AUDIT, AS_IT_WAS)
         shown = parse_view(view)
         if as_of is not None and version is not None:
             raise InvalidArgument("asOf", "give asOf or version, not both")

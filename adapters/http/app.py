@@ -18,7 +18,13 @@ from starlette.requests import ClientDisconnect
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import STATUS, Cancelled, NotFound, Unavailable, Unimplemented
 from jobstore.adapters.http import audit, jobs
-from jobstore.adapters.http.common import ERROR_RESPONSES, JSONResponse, describe, error_response, request_id_of
+from jobstore.adapters.http.common import (
+    ERROR_RESPONSES,
+    JSONResponse,
+    describe,
+    error_response,
+    server_request_id_of,
+)
 from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
 from jobstore.adapters.observability import Metrics, readiness
@@ -48,25 +54,25 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     app.add_middleware(RequestBookkeeping, metrics=metrics)  # added last: the outer one, it sees every request
 
     async def known_error(request: Request, error: Exception) -> JSONResponse:
-        return error_response(error, request_id_of(request))
+        return error_response(error, server_request_id_of(request))
 
     for error_class, _code, _status in STATUS:
         app.add_exception_handler(error_class, known_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(describe(error), request_id_of(request))
+        return error_response(describe(error), server_request_id_of(request))
 
     @app.exception_handler(ClientDisconnect)
     async def client_went_away(request: Request, _: ClientDisconnect) -> JSONResponse:
-        rid = request_id_of(request)
+        rid = server_request_id_of(request)
         log.info("client went away before sending its whole request: %s %s (request id %s)", request.method,
                  request.url.path, rid)
         return error_response(Cancelled("the client closed the connection before sending its whole request"), rid)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        rid = request_id_of(request)
+        rid = server_request_id_of(request)
         if error.status_code == 405:
             response = error_response(Unimplemented(f"{request.method} is not supported on {request.url.path}"), rid)
             response.headers.update(error.headers or {})  # Allow: the methods that are

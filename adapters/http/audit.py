@@ -27,7 +27,10 @@ EVENTS = ({"type": "array", "items": {
                    "recordedAt": {"type": "string", "format": "date-time"},
                    "actor": {"type": "object", "required": ["name", "role"],
                              "properties": {"name": {"type": "string"}, "role": {"type": "string"}}},
-                   "requestId": {"type": "string"},
+                   "requestId": {"type": "string", "description": "the X-Request-Id the client sent, or, when it "
+                                 "sent none, serverRequestId"},
+                   "serverRequestId": {"type": "string", "description": "the id the server gave the request, "
+                                       "unique per request (absent on events recorded before servers chose one)"},
                    "data": {"type": "object", "description": "the part of the job the event changed"},
                    "hash": {"type": "string"}, "prevHash": {"type": "string"}}}}, True)
 

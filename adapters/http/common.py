@@ -59,36 +59,39 @@ def core_of(request: Request) -> Core:
     return core
 
 
-def request_id_of(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
+def server_request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "server_request_id", None)
 
 
-async def permitted(request: Request, permission: Permission) -> Principal:
+async def permitted(request: Request, permission: Permission, doing: str | None = None) -> Principal:
     """The caller, authenticated and allowed `permission` before anything of the request is read, so that the
-    contract's order holds (role, then validity). The core checks the role again: it serves every transport.
-    (A plain call, not a FastAPI dependency: resolving one cost a tenth of a GetJob.)"""
+    contract's order holds (role, then validity): only then is what the middleware found wrong with the request
+    answered. The core checks the role again: it serves every transport. (A plain call, not a FastAPI
+    dependency: resolving one cost a tenth of a GetJob.)"""
     principal = await authenticate(core_of(request).services.keys, request.headers.get(API_KEY_HEADER),
                                    API_KEY_HEADER)
-    authorize(principal, permission)
+    authorize(principal, permission, doing)
+    refusal: Exception | None = getattr(request.state, "refusal", None)
+    if refusal is not None:
+        raise refusal
     return principal
 
 
 def caller(request: Request, principal: Principal) -> Caller:
-    return Caller(principal, request.state.request_id)
+    return Caller(principal, request.state.request_id, request.state.server_request_id)
 
 
 def idempotency_key(request: Request) -> str | None:
     return request.headers.get(IDEMPOTENCY_KEY)
 
 
-def error_response(error: Exception, request_id: str | None = None) -> JSONResponse:
+def error_response(error: Exception, server_request_id: str | None = None) -> JSONResponse:
+    """The error's googlerpc Status; an internal error says only which request the server log tells about."""
     body = error_body(error)
     _, http_status = status_of(error)
     if http_status == 500:
-        body["message"] = f"internal error (request id {request_id}); the server log has the details"
-    headers = {"X-Request-Id": request_id} if request_id else {}
-    if isinstance(error, ReplayedError):
-        headers["Idempotent-Replayed"] = "true"
+        body["message"] = f"internal error (request id {server_request_id}); the server log has the details"
+    headers = {"Idempotent-Replayed": "true"} if isinstance(error, ReplayedError) else None
     return JSONResponse(body, status_code=http_status, headers=headers)
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from jobstore.adapters.core.access import Permission
-from jobstore.adapters.core.queries import MAX_POSITION, JobPage
+from jobstore.adapters.core.queries import AS_IT_WAS, MAX_POSITION, JobPage
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     JOB_SCHEMA,
@@ -146,7 +146,10 @@ async def list_jobs_for_project(projectId: str, request: Request) -> JSONRespons
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
             openapi_extra=documented(GetJobQuery), responses=success("The job", job=(JOB_SCHEMA, True)))
 async def get_job(jobId: str, request: Request) -> JSONResponse:
-    principal = await permitted(request, Permission.READ)
+    if "asOf" in request.query_params or "version" in request.query_params:
+        principal = await permitted(request, Permission.AUDIT, AS_IT_WAS)
+    else:
+        principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, GetJobQuery)
     job = await core_of(request).queries.get_job(principal, jobId, query.view, query.min_position, query.as_of,
                                                  query.version)

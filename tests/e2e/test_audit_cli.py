@@ -27,8 +27,8 @@ GENESIS = "0" * 64
 STRESS, CONTINUOUS, FILE_SCAN, IMAGE = ("JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_FIREWALL_BATCH_TEST",
                                         "JOB_TYPE_FILE_SCAN", "JOB_TYPE_IMAGE_BUILDER")
 TERMINAL = {"JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"}
-EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "data", "hash", "prevHash", "position",
-                "jobId"}
+EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "serverRequestId", "data", "hash",
+                "prevHash", "position", "jobId"}
 
 
 # --- helpers
@@ -49,7 +49,8 @@ def events_of(server: Server, auditor: str, job_id: str) -> list[dict[str, Any]]
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """JSON Lines: only a newline ends a line (str.splitlines would also split at U+2028, U+0085, ...)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def write_lines(path: Path, events: list[dict[str, Any]]) -> Path:
@@ -71,8 +72,8 @@ def without_position(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def event_hash(event: dict[str, Any]) -> str:
     """The documented canonical encoding (domain/chain.py), recomputed here."""
-    record = {k: event[k] for k in ("actor", "data", "jobId", "prevHash", "recordedAt", "requestId", "type",
-                                    "version")}
+    record = {k: event[k] for k in ("actor", "data", "jobId", "prevHash", "recordedAt", "requestId",
+                                    "serverRequestId", "type", "version") if k in event}
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"),
                                      ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -215,6 +216,33 @@ def test_audit_history_prints_a_table_row_for_every_version_with_its_type(
             assert cells[0] == str(event["version"]), row
             assert event["type"] in cells and event["hash"][:12] in cells, row
             assert f"{event['actor']['name']}/{event['actor']['role']}" in row, row
+            assert event["requestId"] in cells and event["serverRequestId"] in cells, row
+
+
+def test_audit_history_escapes_what_earlier_versions_stored_unprintable(
+        new_store: Callable[[], Server], tmp_path: Path) -> None:
+    """Request ids and key names were stored as given before they were limited: a terminal escape, a tab, a C1
+    control or a newline in one is shown escaped, on its own row."""
+    events = synthetic_export(1, unique("cli-unprintable"))
+    for event, (name, request_id) in zip(events, [("old\x1b[2Jname", "tab\there\x85"),
+                                                   ("old\u200bname", 'x","actor":{"name":"admin"}\nforged')],
+                                         strict=True):
+        event["actor"]["name"], event["requestId"] = name, request_id
+    prev = GENESIS
+    for event in events:
+        event["prevHash"] = prev
+        event["hash"] = prev = event_hash(event)
+    store = new_store()
+    imported = store.cli("audit", "import", str(write_lines(tmp_path / "old.jsonl", events)))
+    assert imported.returncode == 0, imported.stderr
+    done = store.cli("audit", "history", events[0]["jobId"])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3, done.stdout
+    for unprintable in ("\x1b", "\t", "\x85", "\u200b"):
+        assert unprintable not in done.stdout, done.stdout
+    assert "old\\x1b[2Jname/writer" in lines[1] and "tab\\there\\x85" in lines[1], lines[1]
+    assert "old\\u200bname/writer" in lines[2] and '"admin"}\\nforged' in lines[2], lines[2]
 
 
 def test_audit_history_of_a_job_that_does_not_exist_exits_non_zero_saying_so(server: Server) -> None:
@@ -327,6 +355,22 @@ def test_an_export_imported_into_an_empty_store_reproduces_every_job_and_every_h
         assert without_position(copied_history) == without_position(original_history)
 
 
+def test_an_export_with_unicode_line_separators_inside_its_strings_imports(
+        server: Server, keys: Keys, new_store: Callable[[], Server], tmp_path: Path) -> None:
+    """Exports write non-ASCII as itself, so U+2028, U+0085 and U+001C stand raw inside a line's strings; only
+    a newline ends a line."""
+    job_id = unique("cli-separators")
+    upsert(server, keys.writer, {"jobId": job_id, "jobType": IMAGE})
+    ok(server.call("POST", f"/v1/jobs/{job_id}:fail", {"terminationReason": "TERMINATION_REASON_GENERIC_ERROR",
+                                                       "errorMsg": "one\u2028two\x85three\x1cfour"}, key=keys.writer))
+    exported = export_to(server, tmp_path / "log.jsonl")
+    target = new_store()
+    done = target.cli("audit", "import", str(tmp_path / "log.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert f"imported {len(exported)} events" in done.stdout, done.stdout
+    assert without_position(export_to(target, tmp_path / "again.jsonl")) == without_position(exported)
+
+
 def test_import_into_a_store_that_holds_events_is_refused_with_a_clear_message(
         server: Server, jobs: list[str], tmp_path: Path) -> None:
     exported = export_to(server, tmp_path / "log.jsonl")
@@ -350,6 +394,24 @@ def test_import_refuses_a_line_whose_data_was_changed_and_names_the_line(
     no_traceback(done.stdout, done.stderr)
     assert f"line {number}" in done.stderr, done.stderr
     assert tampered[number - 1]["jobId"] in done.stderr
+    assert target.cli("audit", "export").stdout.strip() == "", "the refused import left events behind"
+
+
+@pytest.mark.parametrize("change", ["altered", "removed"])
+def test_import_refuses_a_line_whose_server_request_id_was_changed(
+        server: Server, jobs: list[str], new_store: Callable[[], Server], tmp_path: Path, change: str) -> None:
+    exported = export_to(server, tmp_path / "log.jsonl")
+    assert all(e["serverRequestId"] != e["requestId"] or e["requestId"] for e in exported)
+    number = len(exported) // 2
+    tampered = json.loads(json.dumps(exported))
+    if change == "altered":
+        tampered[number - 1]["serverRequestId"] = "0" * 32
+    else:
+        del tampered[number - 1]["serverRequestId"]
+    target = new_store()
+    done = target.cli("audit", "import", str(write_lines(tmp_path / "tampered.jsonl", tampered)))
+    assert done.returncode != 0, done.stdout
+    assert f"line {number}" in done.stderr and "hash" in done.stderr, done.stderr
     assert target.cli("audit", "export").stdout.strip() == "", "the refused import left events behind"
 
 

@@ -33,8 +33,9 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 STRESS, IMAGE = "JOB_TYPE_MODEL_STRESS_TEST", "JOB_TYPE_IMAGE_BUILDER"
 BASIC, FULL = "JOB_VIEW_BASIC", "JOB_VIEW_FULL"
 TERMINAL = {"JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"}
-EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "data", "hash", "prevHash", "position",
-                "jobId"}
+EVENT_FIELDS = {"version", "type", "recordedAt", "actor", "requestId", "serverRequestId", "data", "hash",
+                "prevHash", "position", "jobId"}
+SERVER_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 STORY_TYPES = ["Created", "Upserted", "Upserted", "Upserted", "Upserted", "CancellationRequested",
                "CancellationFinalized"]
 NON_ASCII_MESSAGE = "échec du build ✓ 失败"
@@ -73,6 +74,8 @@ def recomputed_hash(event: dict[str, Any]) -> str:
     record = {"actor": {"name": event["actor"]["name"], "role": event["actor"]["role"]}, "data": event["data"],
               "jobId": event["jobId"], "prevHash": event["prevHash"], "recordedAt": event["recordedAt"],
               "requestId": event["requestId"], "type": event["type"], "version": event["version"]}
+    if "serverRequestId" in event:
+        record["serverRequestId"] = event["serverRequestId"]
     encoded = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
 
@@ -286,6 +289,59 @@ def test_a_write_without_a_request_id_gets_a_generated_one_returned_and_recorded
         assert returned, f"version {event['version']}: no X-Request-Id in the response"
         assert event["requestId"] == returned
     assert len({e["requestId"] for e in events}) == len(events), "request ids repeat across requests"
+
+
+def test_every_event_records_the_id_the_server_gave_its_request_beside_the_clients(
+        server: Server, keys: Keys, story: Story) -> None:
+    events = history(server, keys.auditor, story.job_id) + history(server, keys.auditor, story.failed_job_id)
+    for event, w in zip(events, story.writes + story.failed_writes, strict=True):
+        assert SERVER_REQUEST_ID.match(event["serverRequestId"]), event
+        assert event["serverRequestId"] == w.reply.headers.get("x-jobstore-request-id")
+        if w.sent_request_id:
+            assert event["serverRequestId"] != event["requestId"] == w.sent_request_id
+    assert len({e["serverRequestId"] for e in events}) == len(events), "server request ids repeat"
+
+
+def test_a_request_id_reused_by_another_key_is_told_apart_by_the_servers_id_in_history_and_feed(
+        server: Server, keys: Keys, actors: Actors) -> None:
+    job_id, reused = unique("audit-reused"), unique("admins-request")
+    first = write(server, actors.admin, "admin", "POST", "/v1/jobs:upsert",
+                  {"job": {"jobId": job_id, "jobType": IMAGE}}, reused)
+    write(server, actors.writer, "writer", "POST", "/v1/jobs:upsert",
+          {"job": {"jobId": job_id, "status": "JOB_STATUS_PENDING"}, "writeMask": {"status": True}}, reused)
+    events = history(server, keys.auditor, job_id)
+    after = int(first.reply.headers["x-jobstore-position"]) - 1
+    fed = [e for e in feed_from(server, keys.auditor, after) if e["jobId"] == job_id]
+    for shown in (events, fed):
+        assert [(e["actor"]["name"], e["requestId"]) for e in shown] == [(actors.admin[1], reused),
+                                                                         (actors.writer[1], reused)]
+        assert len({e["serverRequestId"] for e in shown}) == 2, shown
+    assert fed == events
+
+
+@pytest.mark.parametrize("request_id", ['x","actor":{"name":"admin"}', "tab\there", "c1\x85byte", "a space",
+                                        "nön-ascii", "x" * 129], ids=["json", "tab", "c1", "space", "non-ascii",
+                                                                      "129-chars"])
+def test_a_request_id_that_is_not_a_plain_token_is_invalid_argument_and_records_nothing(
+        server: Server, keys: Keys, request_id: str) -> None:
+    job_id = unique("audit-bad-request-id")
+    reply = server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id, "jobType": IMAGE}}, key=keys.writer,
+                        headers={"X-Request-Id": request_id})
+    refused(reply, 400, 3)
+    assert "X-Request-Id" in reply.body["message"], reply.body
+    assert reply.headers.get("x-request-id") == reply.headers.get("x-jobstore-request-id"), \
+        "a refused request id is replaced by the server's, not echoed"
+    refused(server.call("GET", job_path(job_id) + "/events", key=keys.auditor), 404, 5)
+
+
+def test_the_longest_plain_request_id_is_recorded_as_given(server: Server, keys: Keys, actors: Actors) -> None:
+    longest = ("AZaz09._~:/+=-" * 10)[:128]
+    job_id = unique("audit-long-request-id")
+    written = write(server, actors.writer, "writer", "POST", "/v1/jobs:upsert",
+                    {"job": {"jobId": job_id, "jobType": IMAGE}}, longest)
+    assert written.reply.headers.get("x-request-id") == longest
+    [event] = history(server, keys.auditor, job_id)
+    assert event["requestId"] == longest and recomputed_hash(event) == event["hash"]
 
 
 def test_the_actor_is_the_name_and_role_of_the_api_key_that_wrote(

@@ -101,6 +101,60 @@ def test_keys_create_refuses_an_unknown_role(server: Server) -> None:
     assert "role" in done.stderr and "reader" in done.stderr, done.stderr
 
 
+UNPRINTABLE_NAMES = ["adm\x1b[31min", "adm\nin", "adm\u200bin", " admin", "admin ", "\tadmin", "adm\x85in",
+                     "adm\u202ein", ""]
+
+
+@pytest.mark.parametrize("name", UNPRINTABLE_NAMES, ids=["escape", "newline", "zero-width-space", "leading-space",
+                                                         "trailing-space", "tab", "c1-control", "right-to-left",
+                                                         "empty"])
+def test_keys_create_refuses_a_name_with_an_unprintable_character_or_surrounding_spaces(
+        server: Server, name: str) -> None:
+    done = server.cli("keys", "create", "--role", "admin", "--name", name)
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    no_traceback(done.stdout, done.stderr)
+    assert "--name" in done.stderr, done.stderr
+    assert "jsk_" not in done.stdout + done.stderr, "a refused create printed a key"
+    assert all(name not in map(str, row) for row in stored_api_keys(server))
+
+
+def test_keys_create_accepts_a_printable_name_with_inner_spaces_and_non_ascii_letters(server: Server) -> None:
+    name = unique("Opérateur Zoë ü")
+    create(server, "--role", "reader", "--name", name)
+    assert any(name in map(str, row) for row in stored_api_keys(server))
+
+
+def rename_key(server: Server, old: str, new: str) -> None:
+    """Rename a key straight in the store, as an earlier version let `keys create --name` name it."""
+    url = server.env.get("JOBSTORE_DATABASE_URL")
+    if url is None:
+        with sqlite3.connect(Path(server.env["JOBSTORE_HOME"]) / "jobstore.sqlite3") as conn:
+            conn.execute("UPDATE api_keys SET name = ? WHERE name = ?", (new, old))
+        return
+    schema = server.env.get("JOBSTORE_DATABASE_SCHEMA", "public")
+    with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("UPDATE {}.api_keys SET name = %s WHERE name = %s").format(sql.Identifier(schema)),
+                     (new, old))
+
+
+def test_tables_escape_the_unprintable_characters_of_a_name_an_earlier_version_let_in(server: Server) -> None:
+    plain = unique("old-key")
+    key, _ = create(server, "--role", "writer", "--name", plain)
+    stored = f"{plain}\x1b[31m\nFORGED ROW\u200b\\"
+    rename_key(server, plain, stored)
+    job_id = unique("old-key-job")
+    assert server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id, "jobType": IMAGE}}, key=key).status == 200
+    shown = f"{plain}\\x1b[31m\\nFORGED ROW\\u200b\\\\"
+    listing = list_keys(server)
+    history = server.cli("audit", "history", job_id)
+    assert history.returncode == 0, history.stderr
+    for table in (listing, history.stdout):
+        assert "\x1b" not in table and "\u200b" not in table, table
+        assert shown in table, table
+        assert not any(line.startswith("FORGED ROW") for line in table.splitlines()), table
+    assert len(history.stdout.strip().splitlines()) == 2, history.stdout
+
+
 # --- keys list
 
 

@@ -725,6 +725,53 @@ def test_no_key_comes_before_an_invalid_body(server: Server) -> None:
     error(server.call("GET", "/v1/jobs/a%20b?view=BAD"), UNAUTHENTICATED)
 
 
+LONG_REQUEST_ID, JSON_REQUEST_ID = "x" * 300, 'x","actor":{"name":"admin"}'
+REFUSED_BUT_FOR_THE_KEY = [("GET", "/v1/jobs/a%2Fb", None), ("GET", "/v1/jobs/a%2fb/events", None),
+                           ("POST", "/v1/jobs/a%2Fb:fail", None), ("POST", "/v1/jobs/cancel/a%2Fb", None),
+                           ("GET", "/v1/jobs/a%2Fb?version=abc", None), ("GET", "/v1/jobs/j", LONG_REQUEST_ID),
+                           ("POST", "/v1/jobs:upsert", JSON_REQUEST_ID), ("GET", "/v1/jobs/a%2Fb", LONG_REQUEST_ID)]
+
+
+@pytest.mark.parametrize(("method", "path", "request_id"), REFUSED_BUT_FOR_THE_KEY,
+                         ids=["get-slash", "history-slash", "fail-slash", "cancel-slash", "get-slash-version",
+                              "long-request-id", "json-request-id", "slash-and-long-request-id"])
+def test_no_key_comes_before_a_slash_in_the_job_id_and_a_bad_request_id(
+        server: Server, method: str, path: str, request_id: str | None) -> None:
+    headers = {"X-Request-Id": request_id} if request_id else None
+    error(server.call(method, path, {} if method == "POST" else None, headers=headers), UNAUTHENTICATED)
+
+
+def test_a_key_without_the_role_comes_before_a_slash_in_the_job_id_and_a_bad_request_id(
+        server: Server, keys: Keys) -> None:
+    error(server.call("POST", "/v1/jobs/a%2Fb:fail", {}, key=keys.reader), PERMISSION_DENIED)
+    error(server.call("GET", "/v1/jobs/a%2Fb/events", key=keys.writer), PERMISSION_DENIED)
+    error(server.call("POST", "/v1/jobs/cancel/j", key=keys.auditor, headers={"X-Request-Id": "x" * 300}),
+          PERMISSION_DENIED)
+
+
+@pytest.mark.parametrize("query", ["version=abc", "version=", "version=-1", "asOf=yesterday",
+                                   "version=1&asOf=2026-01-01T00:00:00Z", "version=1&view=JOB_VIEW_NOPE"])
+def test_a_reader_asking_for_a_job_as_it_was_is_permission_denied_before_the_query_is_checked(
+        server: Server, keys: Keys, query: str) -> None:
+    error(server.call("GET", f"/v1/jobs/{unique('past')}?{query}", key=keys.reader), PERMISSION_DENIED, "asOf")
+    error(server.call("GET", f"/v1/jobs/a%2Fb?{query}", key=keys.writer), PERMISSION_DENIED)
+
+
+def test_once_the_caller_may_ask_a_slash_in_the_job_id_and_a_bad_request_id_are_invalid_argument(
+        server: Server, keys: Keys) -> None:
+    error(server.call("GET", "/v1/jobs/a%2Fb/events", key=keys.auditor), INVALID_ARGUMENT, "jobId")
+    error(server.call("GET", "/v1/jobs/a%2Fb?version=1", key=keys.auditor), INVALID_ARGUMENT, "jobId")
+    error(server.call("GET", "/v1/jobs/ok-id", key=keys.reader, headers={"X-Request-Id": "x" * 300}),
+          INVALID_ARGUMENT, "X-Request-Id")
+
+
+def test_routes_without_keys_answer_whatever_the_request_id(server: Server) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+        reply = server.call("GET", path, headers={"X-Request-Id": "x" * 300})
+        assert reply.status == 200, (path, reply.status, reply.body)
+        assert reply.headers.get("x-request-id") not in (None, "x" * 300), "a refused id is replaced, not echoed"
+
+
 def test_a_reader_key_with_an_invalid_body_is_permission_denied_not_invalid_argument(
         server: Server, keys: Keys) -> None:
     missing = unique("missing")

@@ -45,9 +45,11 @@ def test_metrics_count_requests_commands_events_and_show_each_views_position(ser
 def test_every_request_logs_one_json_line_with_its_id_route_status_and_latency_and_never_the_key(
         server: Server, keys: Keys) -> None:
     request_id = unique("trace")
-    server.call("GET", "/v1/jobs/not-there", key=keys.reader, headers={"X-Request-Id": request_id})
+    reply = server.call("GET", "/v1/jobs/not-there", key=keys.reader, headers={"X-Request-Id": request_id})
     lines = [json.loads(line) for line in server.log().splitlines() if request_id in line]
     assert len(lines) == 1
+    assert lines[0]["requestId"] == request_id
+    assert lines[0]["serverRequestId"] == reply.headers["x-jobstore-request-id"] != request_id
     assert lines[0]["route"] == "/v1/jobs/{jobId}" and lines[0]["status"] == 404
     assert lines[0]["method"] == "GET" and lines[0]["latencyMs"] >= 0
     for key in (keys.reader, keys.writer, keys.admin, keys.auditor):

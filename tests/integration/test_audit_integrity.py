@@ -102,6 +102,23 @@ def test_changing_one_stored_events_bytes_is_named_by_job_and_version(store: Ser
     assert other not in {p.job_id for p in problems}
 
 
+@pytest.mark.parametrize("changed_to", ['"server_request_id":"0123456789abcdef0123456789abcdef"',
+                                        '"server_request_id":null', '"removed_field":"x"'])
+def test_changing_or_removing_the_servers_request_id_of_an_event_is_named_by_job_and_version(
+        store: Services, raw: RawStore, changed_to: str) -> None:
+    job_id = unique("audit")
+    by = Provenance("auditor-test", "writer", "clients-id", "fedcba9876543210fedcba9876543210")
+    store.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}), by)
+    store.jobs.upsert(upsert_request({"jobId": job_id, "agentId": {"uuid": "agent-1"}}, {"agentId": True}), by)
+    store.engine.catch_up()
+    assert [e.event.server_request_id for e in store.audit.history(job_id)] == [by.server_request_id] * 2
+    assert store.audit.verify(job_id) == []
+    raw.tamper(job_id, 2, f'"server_request_id":"{by.server_request_id}"', changed_to)
+    problems = store.audit.verify(job_id)
+    assert [(p.job_id, p.version) for p in problems] == [(job_id, 2)]
+    assert "does not match its hash" in problems[0].what
+
+
 def test_rewriting_an_event_and_its_hash_breaks_the_link_to_the_next_event(store: Services, raw: RawStore) -> None:
     job_id = make_job(store)
     second = store.audit.history(job_id)[1].event

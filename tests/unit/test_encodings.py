@@ -37,13 +37,15 @@ def _python_json(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@given(data=st.dictionaries(TEXT, JSON_VALUES, max_size=6), job_id=TEXT, actor=TEXT, version=st.integers(1, 10**9))
-def test_the_canonical_bytes_are_those_of_pythons_json_with_sorted_keys(data: dict[str, Any], job_id: str,
-                                                                        actor: str, version: int) -> None:
+@given(data=st.dictionaries(TEXT, JSON_VALUES, max_size=6), job_id=TEXT, actor=TEXT, version=st.integers(1, 10**9),
+       server_request_id=st.none() | TEXT)
+def test_the_canonical_bytes_are_those_of_pythons_json_with_sorted_keys(
+        data: dict[str, Any], job_id: str, actor: str, version: int, server_request_id: str | None) -> None:
     record = canonical_record(job_id=job_id, version=version, event_type="Upserted",
                               recorded_at="2026-11-28T00:00:00.000000Z", actor=actor, role="writer",
-                              request_id="r", data=data, prev_hash="0" * 64)
+                              request_id="r", server_request_id=server_request_id, data=data, prev_hash="0" * 64)
     assert canonical_bytes(record) == _python_json(record)
+    assert ("serverRequestId" in record) is (server_request_id is not None)
 
 
 def _library_transcoder() -> JSONTranscoder:
