@@ -66,8 +66,8 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @app.exception_handler(ClientDisconnect)
     async def client_went_away(request: Request, _: ClientDisconnect) -> JSONResponse:
         rid = server_request_id_of(request)
-        log.info("client went away before sending its whole request: %s %s (request id %s)", request.method,
-                 request.url.path, rid)
+        log.info("client went away before sending its whole request: %s %s (request id %s, the client's %s)",
+                 request.method, request.url.path, rid, request.state.request_id)
         return error_response(Cancelled("the client closed the connection before sending its whole request"), rid)
 
     @app.exception_handler(StarletteHTTPException)

@@ -55,10 +55,15 @@ def job_path(job_id: str) -> str:
 
 
 def history(server: Server, key: str, job_id: str) -> list[dict[str, Any]]:
-    reply = ok(server.call("GET", job_path(job_id) + "/events", key=key))
-    assert set(reply.body) == {"events"}, reply.body
-    events: list[dict[str, Any]] = reply.body["events"]
-    return events
+    """The job's whole history, through every answer it takes (an answer holds at most 4 MiB)."""
+    events: list[dict[str, Any]] = []
+    while True:
+        reply = ok(server.call("GET", f"{job_path(job_id)}/events?afterVersion={len(events)}", key=key))
+        assert set(reply.body) <= {"events", "nextVersion"}, reply.body
+        events += reply.body["events"]
+        if "nextVersion" not in reply.body:
+            return events
+        assert reply.body["nextVersion"] == len(events)
 
 
 def parse_time(text: str) -> datetime:
@@ -426,7 +431,7 @@ def test_the_global_feed_pages_through_every_event_once_in_commit_order(
     for job_id, events in by_job.items():
         assert events == history(server, keys.auditor, job_id), f"feed and history differ for {job_id!r}"
     one_page = ok(server.call("GET", "/v1/events?afterPosition=0&limit=1000", key=keys.auditor)).body["events"]
-    assert one_page == seen[:1000]
+    assert one_page and one_page == seen[:len(one_page)]  # up to 1,000 events, fewer when they pass 4 MiB
 
 
 def feed_from(server: Server, auditor: str, after: int) -> list[dict[str, Any]]:
