@@ -1,4 +1,4 @@
-"""Time travel on a long job: `?version=N` and `?asOf=` rebuilt from the log (a snapshot every 50 events)."""
+"""Time travel on a long job: `?version=N` and `?asOf=` rebuilt from the log (a snapshot every 20 events)."""
 from __future__ import annotations
 
 import os

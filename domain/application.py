@@ -54,7 +54,9 @@ class Jobs(Application[UUID]):
     """
 
     name = "jobstore"
-    snapshotting_intervals: ClassVar[dict[Any, int]] = {Job: 50}
+    # A replay reads at most 19 events after its snapshot: with 50, the last events' 120-150 KB results stalled
+    # 40-80 ms now and then over loopback TCP (bench/README.md, the sixth session).
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {Job: 20}
     MAX_ATTEMPTS = 8
     JOB_LOCK_STRIPES = 64
 
