@@ -24,7 +24,7 @@ from jobstore.adapters.errors import ReplayedError, code_of, message_of
 from jobstore.adapters.runtime import Services
 from jobstore.adapters.storage.idempotency import ShownJob, Stored
 from jobstore.domain.application import Outcome
-from jobstore.domain.document import JobDocument, format_time, parse_time
+from jobstore.domain.document import JobDocument
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.job import Provenance
@@ -122,7 +122,7 @@ class Commands:
             if not shows_job:
                 return Written(b"{}", outcome.position)
             moment = self.now()
-            shown = ShownJob(outcome.document["jobId"], outcome.version, format_time(moment))
+            shown = ShownJob(outcome.document["jobId"], outcome.version, moment)
             return Written(_showing(outcome.document, moment), outcome.position, shown=shown)
 
         if idempotency_key is None:
@@ -154,7 +154,7 @@ class Commands:
                 return Written(stored.body.encode(), stored.position, replayed=True)
             shown = stored.shown
             document, _ = await to_thread.run_sync(self.services.audit.at_version, shown.job_id, shown.version)
-            return Written(_showing(document, parse_time(shown.at)), stored.position, replayed=True)
+            return Written(_showing(document, shown.at), stored.position, replayed=True)
         try:
             written = await perform()
         except Exception as error:

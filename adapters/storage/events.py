@@ -10,8 +10,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from jobstore.adapters.storage.backend import Backend, EventRow
+from jobstore.adapters.storage.pages import read_page
 
-UNLIMITED = 2**62  # a LIMIT that limits nothing, on both stores
+UNLIMITED = 2**62  # a count that limits nothing
 
 
 @dataclass(frozen=True)
@@ -44,32 +45,17 @@ class EventTable:
     def stream_page(self, stream: UUID, after_version: int, max_bytes: int) -> tuple[list[PositionedEvent], bool]:
         """A stream's events after `after_version`, oldest first, cut as `log_page` cuts."""
         return self._page("originator_id = ? AND originator_version > ?",
-                          [self.backend.stream_key(stream), after_version], "originator_version", None, max_bytes)
+                          [self.backend.stream_key(stream), after_version], "originator_version", UNLIMITED,
+                          max_bytes)
 
-    def _page(self, where: str, params: list[object], order_by: str, limit: int | None,
+    def _page(self, where: str, params: list[object], order: str, limit: int,
               max_bytes: int) -> tuple[list[PositionedEvent], bool]:
-        """The database cuts the page (as SqlViewStore.page does): no more than one event past it leaves the
-        database, without its state, to tell that more follow."""
-        size, order = self.backend.size_in_bytes.format("state"), f"ORDER BY {order_by}"
+        columns = [self.position, self.backend.stream_as_text, "originator_version", "topic", "state"]
         with self.db.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT position, stream, version, topic, CASE WHEN n = 1 OR running <= ? THEN state END FROM "
-                f"(SELECT {self.position} AS position, {self.backend.stream_as_text} AS stream, "
-                f"originator_version AS version, topic, state, {size} AS size, SUM({size}) OVER oldest AS running, "
-                f"ROW_NUMBER() OVER oldest AS n FROM {self.table} WHERE {where} "
-                f"WINDOW oldest AS ({order} ROWS UNBOUNDED PRECEDING) {order} LIMIT ?) AS page "
-                f"WHERE n = 2 OR running - size <= ? ORDER BY n",
-                (max_bytes, *params, UNLIMITED if limit is None else limit + 1, max_bytes))
-            rows = cursor.fetchall()
-        events: list[PositionedEvent] = []
-        more = False
-        for position, stream_text, version, topic, state in rows:
-            if state is None or (limit is not None and len(events) == limit):
-                more = True
-                break
-            stored = StoredEvent(UUID(str(stream_text)), int(version), topic, bytes(state))
-            events.append(PositionedEvent(int(position), stored))
-        return events, more
+            records, more = read_page(cursor, self.backend, columns, 4, self.table, where, params, order, limit,
+                                      max_bytes)
+        return [PositionedEvent(int(position), StoredEvent(UUID(str(stream)), int(version), topic, bytes(state)))
+                for position, stream, version, topic, state in records], more
 
     def event(self, stream: UUID, version: int) -> StoredEvent | None:
         with self.db.transaction(write=False) as cursor:

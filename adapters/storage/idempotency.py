@@ -15,7 +15,7 @@ from typing import Any
 
 from jobstore.adapters.errors import ResourceExhausted
 from jobstore.adapters.storage.database import Cursor, Database
-from jobstore.domain.document import format_time
+from jobstore.domain.document import format_time, parse_time
 from jobstore.domain.errors import AlreadyExists, ConcurrentUpdateConflict
 
 KEEP = timedelta(hours=48)
@@ -30,7 +30,7 @@ class ShownJob:
 
     job_id: str
     version: int
-    at: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def _stored(status: int, body: str, extra: str) -> Stored:
     details = json.loads(extra or "{}")
     position = details.get("position", details.get("x-jobstore-position"))
     code = status if status < 100 else 0 if status == 200 else int(json.loads(body)["code"])
-    shown = ShownJob(*details["shown"]) if "shown" in details else None
+    shown = None
+    if "shown" in details:
+        job_id, version, at = details["shown"]
+        shown = ShownJob(job_id, version, parse_time(at))
     return Stored(code, body, None if position is None else int(position), shown)
 
 
@@ -123,7 +126,7 @@ class IdempotencyStore:
     def complete(self, scope: str, key: str, answer: Stored) -> None:
         extra: dict[str, Any] = {} if answer.position is None else {"position": answer.position}
         if answer.shown is not None:
-            extra["shown"] = [answer.shown.job_id, answer.shown.version, answer.shown.at]
+            extra["shown"] = [answer.shown.job_id, answer.shown.version, format_time(answer.shown.at)]
         with self.db.transaction() as cursor:
             cursor.execute("UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE scope = ? AND "
                            "idempotency_key = ?", (answer.code, answer.body, json.dumps(extra), scope, key))

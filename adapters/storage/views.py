@@ -16,14 +16,15 @@ import orjson
 from jobstore.adapters.core.lists import JobFilter, PageKey
 from jobstore.adapters.storage.backend import Backend
 from jobstore.adapters.storage.coalesce import Coalescer
+from jobstore.adapters.storage.pages import read_page
 from jobstore.adapters.storage.schema import create_view_table
 from jobstore.domain.enums import JobView
 from jobstore.projections.columns import COLUMN_NAMES
 from jobstore.projections.render import stored_view
 from jobstore.projections.rows import ViewRow
 
-_SELECT = ", ".join(("stream_id", "document", "version", "position", *COLUMN_NAMES))
-_SELECT_CUT = _SELECT.replace("document", "CASE WHEN n = 1 OR running <= ? THEN document END", 1)
+_SELECT = ", ".join(("stream_id", "document", "version", "position", *COLUMN_NAMES))  # as _COLUMNS
+_COLUMNS = ["stream_id", "document", "version", "position", *COLUMN_NAMES]
 _JOB_ID = 4 + COLUMN_NAMES.index("job_id")  # where job_id stands in a selected record
 TABLE_CACHE_SECONDS = 1.0
 T = TypeVar("T")
@@ -210,25 +211,13 @@ class SqlViewStore:
         if after is not None:
             where.append("(creation_time < ? OR (creation_time = ? AND job_id < ?))")
             params.extend((after.creation_time, after.creation_time, after.job_id))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-
-        size, order = self.backend.size_in_bytes.format("document"), "ORDER BY creation_time DESC, job_id DESC"
+        condition = " AND ".join(where) or "TRUE"
 
         def read(table: str) -> tuple[list[ViewRow], bool]:
             with self.db.transaction(write=False) as cursor:
-                cursor.execute(
-                    f"SELECT {_SELECT_CUT} FROM (SELECT {_SELECT}, {size} AS size, "
-                    f"SUM({size}) OVER newest AS running, ROW_NUMBER() OVER newest AS n FROM {table} {clause} "
-                    f"WINDOW newest AS ({order} ROWS UNBOUNDED PRECEDING) {order} LIMIT ?) AS page "
-                    f"WHERE n = 2 OR running - size <= ? {order}",
-                    (max_bytes, *params, limit + 1, max_bytes))
-                rows, more = [], False
-                for record in cursor.fetchall():
-                    if record[1] is None:  # the first row past the bytes allowed
-                        more = True
-                        break
-                    rows.append(_row(record))
-                return rows[:limit], more or len(rows) > limit
+                records, more = read_page(cursor, self.backend, _COLUMNS, 1, table, condition, params,
+                                          "creation_time DESC, job_id DESC", limit, max_bytes)
+            return [_row(record) for record in records], more
         return self._reading(view, read)
 
     def job_ids(self, view: JobView) -> list[str]:
