@@ -19,7 +19,6 @@ from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
 from jobstore.adapters.settings import Settings, SettingsError
 from jobstore.adapters.storage.database import DatabaseUnavailable
-from jobstore.adapters.worker import KeyChangeListener
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import JobStoreError
 
@@ -30,9 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default ./.jobstore) unless JOBSTORE_DATABASE_URL=postgresql://user:password@host:port/dbname is set.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP API and the projections")
+    serve = commands.add_parser("serve", help="run the HTTP and gRPC APIs and the projections")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    serve.add_argument("--grpc-port", type=int, default=50051,
+                       help="port of the gRPC services, on --host (default 50051; 0: no gRPC)")
     serve.add_argument("--no-projections", action="store_true",
                        help="serve the API only; run `jobstore project` elsewhere to keep the views current")
 
@@ -84,38 +85,6 @@ def _cell(value: object) -> str:
         return text
     return "".join(char if char.isprintable() and char != "\\" else char.encode("unicode_escape").decode("ascii")
                    for char in text)
-
-
-def _serve(services: Services, host: str, port: int, projections: bool = True) -> None:
-    import uvicorn
-
-    from jobstore.adapters.http.app import create_app
-    from jobstore.adapters.http.connections import limited_protocol
-
-    if not services.keys.any_active():
-        name, key = services.keys.create(Role.ADMIN, "admin")
-        print(f"No API key existed, so an admin key named {name!r} was created. It is shown only this once:",
-              flush=True)
-        print(key, flush=True)
-    if projections:
-        services.start_projections()
-    key_changes = KeyChangeListener(services.backend, services.keys)
-    key_changes.start()
-    print(f"jobstore serving on http://{host}:{port} (store: {services.backend.description}); stop with Ctrl-C",
-          flush=True)
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish), then raises the signal again
-    # under the handlers it found: these let the process go on to close the projections and pools, and exit 0.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
-    settings = services.settings
-    # The protocol is named, not left to uvicorn's choice, so that an installed httptools cannot bypass the limits.
-    protocol = limited_protocol(settings.http_request_timeout, settings.http_max_connections)
-    try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10,
-                    http=protocol, timeout_keep_alive=settings.http_keep_alive_timeout)
-    finally:
-        key_changes.close()
-    print("jobstore stopped: in-flight requests finished, projections stopped between batches", flush=True)
 
 
 def _project(services: Services) -> None:
@@ -215,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         if args.command == "serve":
-            _serve(services, args.host, args.port, projections=not args.no_projections)
+            from jobstore.adapters.serving import serve
+            return serve(services, args.host, args.port, args.grpc_port, projections=not args.no_projections)
         elif args.command == "project":
             _project(services)
         elif args.command == "status":

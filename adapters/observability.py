@@ -53,6 +53,8 @@ class Metrics:
     request_seconds: Histogram
     command_seconds: Histogram
     events_appended: Counter
+    grpc_requests: Counter
+    grpc_request_seconds: Histogram
 
     @classmethod
     def create(cls, services: Services) -> Metrics:
@@ -67,6 +69,10 @@ class Metrics:
             command_seconds=Histogram("jobstore_command_seconds", "Latency of JobManager commands",
                                       ["command"], registry=registry),
             events_appended=Counter("jobstore_events_appended", "Events appended to the log", registry=registry),
+            grpc_requests=Counter("jobstore_grpc_requests", "gRPC calls by method and status code",
+                                  ["method", "code"], registry=registry),
+            grpc_request_seconds=Histogram("jobstore_grpc_request_seconds", "gRPC call latency by method",
+                                           ["method"], registry=registry),
         )
 
     def observe_command(self, command: str, seconds: float, appended: bool) -> None:

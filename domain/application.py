@@ -18,7 +18,7 @@ from jobstore.domain.document import JobDocument
 from jobstore.domain.enums import JobType
 from jobstore.domain.errors import ConcurrentUpdateConflict, JobNotFound, JobStoreError
 from jobstore.domain.job import Job, Provenance, stream_id
-from jobstore.domain.requests import FailJobRequest, UpsertJobRequest
+from jobstore.domain.requests import FailJobRequest, FinalizeCancellationRequest, UpsertJobRequest
 from jobstore.domain.values import JobId
 
 Clock = Callable[[], datetime]
@@ -82,8 +82,10 @@ class Jobs(Application[UUID]):
     def request_cancellation(self, job_id: JobId, by: Provenance) -> Outcome:
         return self._command(job_id, _on_existing(lambda job: job.request_cancellation(self.clock(), by)))
 
-    def finalize_cancellation(self, job_id: JobId, by: Provenance) -> Outcome:
-        return self._command(job_id, _on_existing(lambda job: job.finalize_cancellation(self.clock(), by)))
+    def finalize_cancellation(self, job_id: JobId, by: Provenance,
+                              request: FinalizeCancellationRequest | None = None) -> Outcome:
+        job_type = None if request is None else request.job_type
+        return self._command(job_id, _on_existing(lambda job: job.finalize_cancellation(self.clock(), by, job_type)))
 
     def job(self, job_id: str, version: int | None = None) -> Job:
         """The job replayed from its event stream (at `version` when given)."""

@@ -13,7 +13,7 @@ from jobstore.domain.chain import GENESIS, canonical_record, event_hash
 from jobstore.domain.document import JobChange, JobDocument, format_time, merge
 from jobstore.domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
 from jobstore.domain.errors import FailedPrecondition, IllegalTransition, InvalidArgument
-from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, check_job_data_kinds
+from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, check_job_data_kinds, check_job_type
 from jobstore.domain.transitions import INITIAL_STATUS, NEW_JOB, TERMINAL, Route, route
 from jobstore.domain.values import RESERVED_JOB_IDS
 
@@ -140,9 +140,7 @@ class Job(Aggregate):
     def upsert(self, request: UpsertJobRequest, at: datetime, by: Provenance) -> None:
         """Write the masked fields of the request's job; a write that changes nothing triggers nothing."""
         job, mask = request.job, request.mask
-        if job.job_type is not None and job.job_type is not self.job_type:
-            raise InvalidArgument("job.jobType", f"a job's type never changes: job {self.job_id!r} is "
-                                                 f"{self.job_type.value}, the request says {job.job_type.value}")
+        check_job_type("job.jobType", job.job_type, self.job_id, self.job_type)
         check_job_data_kinds(request, self.job_type)
         wire = job.wire()
         changes: dict[str, Any] = {}
@@ -169,9 +167,12 @@ class Job(Aggregate):
         self._trigger(self.Upserted, cast(JobChange, changes), at, by)
 
     def fail(self, request: FailJobRequest, at: datetime, by: Provenance) -> None:
+        check_job_type("jobType", request.job_type, self.job_id, self.job_type)
         reason, error_msg = request.reason, request.error_msg
+        logs = None if request.archived_job_logs is None else request.archived_job_logs.wire()
         if self.status is JobStatus.FAILED and self.document.get("terminationReason") == reason.value \
-                and self.document.get("errorMsg") == error_msg:
+                and self.document.get("errorMsg") == error_msg \
+                and (logs is None or logs == self.document.get("archivedJobLogs")):
             return
         if self.is_terminal:
             raise IllegalTransition(f"job {self.job_id!r} is {self.status.value}, a terminal status: it cannot fail")
@@ -179,6 +180,8 @@ class Job(Aggregate):
                           "completionTime": format_time(at)}
         if error_msg is not None:
             data["errorMsg"] = error_msg
+        if logs is not None:
+            data["archivedJobLogs"] = logs
         self._trigger(self.Failed, data, at, by)
 
     def request_cancellation(self, at: datetime, by: Provenance) -> None:
@@ -189,7 +192,8 @@ class Job(Aggregate):
             return
         self._trigger(self.CancellationRequested, {"cancellationRequested": True}, at, by)
 
-    def finalize_cancellation(self, at: datetime, by: Provenance) -> None:
+    def finalize_cancellation(self, at: datetime, by: Provenance, job_type: JobType | None = None) -> None:
+        check_job_type("jobType", job_type, self.job_id, self.job_type)
         if self.status is JobStatus.CANCELLED:
             return
         if self.is_terminal:
@@ -197,7 +201,7 @@ class Job(Aggregate):
                                     "it cannot be cancelled")
         if not self.document.get("cancellationRequested"):
             raise FailedPrecondition(f"job {self.job_id!r} has no cancellation request: request a cancellation "
-                                     "(POST /v1/jobs/cancel/{jobId}) before finalizing it")
+                                     "(CancelJob) before finalizing it")
         assert route(self.status, JobStatus.CANCELLED) is Route.FINALIZE
         self._trigger(self.CancellationFinalized,
                       {"status": JobStatus.CANCELLED.value, "completionTime": format_time(at)}, at, by)

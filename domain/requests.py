@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from jobstore.domain.enums import JOB_DATA_KEY, JobStatus, JobType, TerminationReason
 from jobstore.domain.errors import InvalidArgument
-from jobstore.domain.values import JobId, JobMetadata, Text, WriteMask
+from jobstore.domain.values import ArchivedJobLogs, JobId, JobMetadata, Text, WriteMask
 
 M = TypeVar("M", bound=BaseModel)
 NO_MASK = WriteMask()
@@ -38,7 +38,7 @@ class UpsertJobRequest(Request):
             raise InvalidArgument("job.jobId", "is required")
         if job.status is JobStatus.CANCELLED:
             raise InvalidArgument("job.status", "JOB_STATUS_CANCELLED is reached only through FinalizeCancellation "
-                                                "(POST /v1/jobs/{jobId}:finalizeCancellation)")
+                                                "(FinalizeCancellation)")
         wire = job.wire()
         carried = {"status": job.status not in (None, JobStatus.UNSPECIFIED),
                    "termReason": job.termination_reason not in (None, TerminationReason.UNSPECIFIED),
@@ -78,10 +78,14 @@ def check_job_data_kinds(request: UpsertJobRequest, job_type: JobType) -> None:
 
 
 class FailJobRequest(Request):
-    """FailJobRequest: the reason is required and not UNSPECIFIED; the message is the user's to read."""
+    """FailJobRequest: the reason is required and not UNSPECIFIED; the message is the user's to read. The job's
+    type, when given, must be the job's (as the published gRPC request carries it); archived logs, when given,
+    are written with the failure."""
 
     termination_reason: TerminationReason | None = None
     error_msg: Text | None = None
+    job_type: JobType | None = None
+    archived_job_logs: ArchivedJobLogs | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
@@ -93,6 +97,19 @@ class FailJobRequest(Request):
     def reason(self) -> TerminationReason:
         assert self.termination_reason is not None, "checked when the request was made"
         return self.termination_reason
+
+
+class FinalizeCancellationRequest(Request):
+    """FinalizeCancellationRequest: nothing but, optionally, the job's type, which must then be the job's."""
+
+    job_type: JobType | None = None
+
+
+def check_job_type(field: str, given: JobType | None, job_id: str, stored: JobType) -> None:
+    """A job's type never changes: a request that names one must name the stored one."""
+    if given is not None and given is not stored:
+        raise InvalidArgument(field, f"a job's type never changes: job {job_id!r} is {stored.value}, the request "
+                                     f"says {given.value}")
 
 
 def decode_body(body: bytes) -> Any:

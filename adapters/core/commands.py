@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,13 @@ from jobstore.domain.document import JobDocument
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.job import Provenance
-from jobstore.domain.requests import FailJobRequest, UpsertJobRequest, decode_body, parse_request
+from jobstore.domain.requests import (
+    FailJobRequest,
+    FinalizeCancellationRequest,
+    UpsertJobRequest,
+    decode_body,
+    parse_request,
+)
 from jobstore.domain.values import parse_job_id
 from jobstore.projections.render import present
 
@@ -36,6 +43,20 @@ Body = bytes | Mapping[str, Any] | None  # JSON as sent (bytes), already decoded
 CommandTimer = Callable[[str, float, bool], None]  # (command, seconds, whether it appended an event)
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
+
+
+MAX_REQUEST_ID = 128
+REQUEST_ID_CHARACTERS = "A-Z a-z 0-9 . _ ~ : / + = -"
+CLIENT_REQUEST_ID = re.compile(rf"[A-Za-z0-9._~:/+=-]{{1,{MAX_REQUEST_ID}}}")
+
+
+def refused_request_id(sent: str | None, field: str) -> InvalidArgument | None:
+    """A client's request id (sent in `field`) is recorded on the events its request causes: a plain token, or
+    refused."""
+    if sent and not CLIENT_REQUEST_ID.fullmatch(sent):
+        return InvalidArgument(field, f"must be 1 to {MAX_REQUEST_ID} characters, each one of "
+                                      f"{REQUEST_ID_CHARACTERS} (got {len(sent)} characters)")
+    return None
 
 
 def new_request_id() -> str:
@@ -105,8 +126,8 @@ class Commands:
                                     idempotency_key: str | None = None) -> Written:
         def run() -> Outcome:
             checked = parse_job_id(job_id)
-            _no_fields(body)
-            return self.services.jobs.finalize_cancellation(checked, caller.provenance)
+            request = None if _empty(body) else parse_request(FinalizeCancellationRequest, _json_object(body))
+            return self.services.jobs.finalize_cancellation(checked, caller.provenance, request)
         return await self._write(caller, "FinalizeCancellation", f"POST /v1/jobs/{job_id}:finalizeCancellation",
                                  body, idempotency_key, run)
 
@@ -205,9 +226,13 @@ def _json_object(body: Body) -> Mapping[str, Any]:
     return decoded
 
 
+def _empty(body: Body) -> bool:
+    return body is None or (isinstance(body, bytes) and not body.strip())
+
+
 def _no_fields(body: Body) -> None:
     """A command without a request body: none, or an empty JSON object."""
-    if body is None or (isinstance(body, bytes) and not body.strip()):
+    if _empty(body):
         return
     for name in _json_object(body):
         raise InvalidArgument(name, "is not a field of this request")

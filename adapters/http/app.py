@@ -35,8 +35,10 @@ log = logging.getLogger("jobstore.http")
 
 def create_app(services: Services, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        for draining in app.state.draining:  # other servers over the same store (gRPC) finishing their calls
+            await draining
         await services.backend.aclose()
 
     # FastAPIOffline: /docs and /redoc load their scripts, styles and icon from jobstore (the copies the package
@@ -48,7 +50,9 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
                          description="Event-sourced job state store: JobManager writes, JobReader reads, audit "
                                      "history.")
     metrics = Metrics.create(services)
+    app.state.metrics = metrics
     app.state.core = Core(services, now, metrics.observe_command)
+    app.state.draining = []
 
     app.add_middleware(HeadAsGet)
     app.add_middleware(RequestBookkeeping, metrics=metrics)  # added last: the outer one, it sees every request

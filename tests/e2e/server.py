@@ -60,6 +60,7 @@ class Server:
         self.executable = executable
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.grpc_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTORE_")}
         self.env["JOBSTORE_HOME"] = str(home)
@@ -91,7 +92,7 @@ class Server:
             if self.process is None or self.process.returncode is None or self.log().strip():
                 raise
             (self.home / "serve-first-exit.log").write_text(str(first))
-            self.port = free_port()
+            self.port, self.grpc_port = free_port(), free_port()
             self.base = f"http://127.0.0.1:{self.port}"
             return self._start(wait)
 
@@ -99,8 +100,9 @@ class Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "serve.log"
         log = open(self.log_path, "w")  # noqa: SIM115 - the server process writes to it until stop()
+        grpc = () if "--grpc-port" in self.serve_args else ("--grpc-port", str(self.grpc_port))
         self.process = subprocess.Popen([self.executable, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                         *self.serve_args],
+                                         *grpc, *self.serve_args],
                                         env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
                                         text=True)
         deadline = time.monotonic() + wait
@@ -117,6 +119,10 @@ class Server:
 
     def stop(self) -> None:
         _terminate(self.process)
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

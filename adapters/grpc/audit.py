@@ -1,0 +1,76 @@
+"""jobstore.v1.Audit (auditor and admin keys) and jobstore.v1.Health (no key), over the same queries as the
+REST API's audit and operations routes."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from anyio import to_thread
+
+from jobstore.adapters.core.access import Permission
+from jobstore.adapters.core.queries import MAX_FEED
+from jobstore.adapters.errors import Unavailable
+from jobstore.adapters.grpc.calls import Call, Method
+from jobstore.adapters.grpc.convert import optional_enum_name, parse_message
+from jobstore.adapters.grpc.protos import jobstore_v1_pb2 as v1
+from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
+from jobstore.adapters.observability import readiness
+from jobstore.domain.errors import InvalidArgument
+
+AUDIT = "jobstore.v1.Audit"
+HEALTH = "jobstore.v1.Health"
+
+
+async def list_job_events(call: Call, request: v1.ListJobEventsRequest) -> v1.ListJobEventsResponse:
+    page = await call.core.queries.history(call.caller.principal, request.job_id, request.after_version)
+    answer = v1.ListJobEventsResponse(has_more=page.more)
+    if page.more:
+        answer.next_version = page.next
+    for event in page.events:
+        parse_message(answer.events.add(), event)
+    return answer
+
+
+async def get_job_as_it_was(call: Call, request: v1.GetJobAsItWasRequest) -> v1.GetJobAsItWasResponse:
+    moment = request.WhichOneof("moment")
+    if moment is None:
+        raise InvalidArgument("as_of", "give as_of or version: the instant or the number of events to rebuild the "
+                                      "job at")
+    job = await call.core.queries.get_job(
+        call.caller.principal, request.job_id, optional_enum_name(rime.JobView, request.view),
+        as_of=request.as_of if moment == "as_of" else None, version=request.version if moment == "version" else None)
+    return parse_message(v1.GetJobAsItWasResponse(), {"job": job})
+
+
+async def stream_log(call: Call, request: v1.StreamLogRequest) -> AsyncIterator[v1.Event]:
+    """The log after a position, page by page, up to the newest event when the call began."""
+    queries, after = call.core.queries, request.after_position
+    head = await to_thread.run_sync(call.core.services.engine.event_log.head)
+    while True:
+        page = await queries.feed(call.caller.principal, after, MAX_FEED)
+        for event in page.events:
+            yield parse_message(v1.Event(), event)
+        after = page.next
+        if not page.more or after >= head:
+            return
+
+
+async def live(call: Call, request: v1.LiveRequest) -> v1.HealthResponse:
+    return v1.HealthResponse(status="ok")
+
+
+async def ready(call: Call, request: v1.ReadyRequest) -> v1.HealthResponse:
+    problem = await to_thread.run_sync(readiness, call.core.services)
+    if problem:
+        raise Unavailable(f"not ready: {problem}")
+    return v1.HealthResponse(status="ready")
+
+
+AUDIT_METHODS = [
+    Method("ListJobEvents", v1.ListJobEventsRequest, Permission.AUDIT, list_job_events),
+    Method("GetJobAsItWas", v1.GetJobAsItWasRequest, Permission.AUDIT, get_job_as_it_was),
+    Method("StreamLog", v1.StreamLogRequest, Permission.AUDIT, stream=stream_log),
+]
+HEALTH_METHODS = [
+    Method("Live", v1.LiveRequest, None, live),
+    Method("Ready", v1.ReadyRequest, None, ready),
+]

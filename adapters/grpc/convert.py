@@ -1,0 +1,117 @@
+"""Between protobuf messages and what the core takes and gives: requests as the JSON the REST API would carry
+(proto3's JSON names are the contract's camelCase names, and an unset field is absent), answers back into
+messages, and the core's field names in error messages as the gRPC requests name them."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+
+from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
+from jobstore.domain.errors import InvalidArgument
+from jobstore.projections.columns import FILTERS
+
+M = TypeVar("M", bound=Message)
+_JOB_FIELDS = ("jobId", "jobType", "status", "jobData", "agentId", "archivedJobLogs")
+
+
+def as_json(message: Message) -> dict[str, Any]:
+    """The message as proto3's JSON mapping writes it: camelCase names, enums by name (an unknown number as the
+    number), fields at their defaults left out."""
+    converted: dict[str, Any] = json_format.MessageToDict(message)
+    return converted
+
+
+def upsert_body(request: rime.UpsertJobRequest) -> dict[str, Any]:
+    """UpsertJobRequest (flat, as published) as the REST API's `{"job": ..., "writeMask": ...}`."""
+    flat = as_json(request)
+    job = {name: flat[name] for name in _JOB_FIELDS if name in flat}
+    if "termReason" in flat:
+        job["terminationReason"] = flat["termReason"]
+    body: dict[str, Any] = {"job": job}
+    if "mask" in flat:
+        body["writeMask"] = flat["mask"]
+    masked = request.mask.job_data.continuous_inc
+    if masked.ct_test_run_ids and request.job_data.HasField("continuous_inc"):
+        # proto3 cannot tell an empty list from none: a masked, empty list in data that is present writes [].
+        job["jobData"]["continuousInc"].setdefault("ctTestRunIds", [])
+    return body
+
+
+def fail_body(request: rime.FailJobRequest) -> dict[str, Any]:
+    flat = as_json(request)
+    body: dict[str, Any] = {name: flat[name] for name in ("jobType", "errorMsg", "archivedJobLogs") if name in flat}
+    if "termReason" in flat:
+        body["terminationReason"] = flat["termReason"]
+    return body
+
+
+def finalize_body(request: rime.FinalizeCancellationRequest) -> dict[str, Any] | None:
+    flat = as_json(request)
+    return {"jobType": flat["jobType"]} if "jobType" in flat else None
+
+
+def enum_name(enum: EnumTypeWrapper, number: int) -> str:
+    """An enum value's name; a number the enum does not know, as the number (which the core then refuses)."""
+    try:
+        return str(enum.Name(number))
+    except ValueError:
+        return str(number)
+
+
+def optional_enum_name(enum: EnumTypeWrapper, number: int) -> str | None:
+    return None if number == 0 else enum_name(enum, number)
+
+
+def selected(query: Any) -> dict[str, list[str]]:
+    """A list query's repeated enum filters, keyed by the view column each selects on."""
+    chosen = {"status": [enum_name(rime.JobStatus, n) for n in query.selected_statuses],
+              "job_type": [enum_name(rime.JobType, n) for n in query.selected_types],
+              "termination_reason": [enum_name(rime.TerminationReason, n)
+                                     for n in query.selected_termination_reasons]}
+    assert set(chosen) == set(FILTERS), "every list filter has its repeated field in the .proto"
+    return chosen
+
+
+def parse_message(message: M, data: Mapping[str, Any]) -> M:
+    """`data` (the REST API's JSON) into `message`."""
+    json_format.ParseDict(data, message)
+    return message
+
+
+def parse_answer(message: M, answer: bytes) -> M:
+    json_format.Parse(answer, message)
+    return message
+
+
+# --- field names in messages
+
+_RENAMED = {"job.terminationReason": "term_reason", "writeMask": "mask", "terminationReason": "term_reason",
+            "minPosition": "x-jobstore-min-position metadata", "Idempotency-Key": "idempotency-key metadata",
+            "agentId.uuid": "first_page_query.agent_id", "body": "request",
+            "projectId.uuid": "project_id.uuid"}
+_PATH = re.compile(r"\b(?:(?:job|writeMask)(?:\.[A-Za-z]+)+|jobData(?:\.[A-Za-z]+)*)\b")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def proto_path(path: str) -> str:
+    """A field as the core names it (the REST API's dotted camelCase path, `job.` prefix and all) as the gRPC
+    request names it: job.jobId -> job_id, writeMask.jobData.stress.projectId -> mask.job_data.stress.project_id."""
+    for old, new in _RENAMED.items():
+        if path == old or path.startswith(old + "."):
+            path = new + path[len(old):]
+            break
+    path = path.removeprefix("job.")
+    return ".".join(_CAMEL.sub(r"_\1", part).lower() if " " not in part and "-" not in part else part
+                    for part in path.split("."))
+
+
+def in_proto_terms(error: InvalidArgument) -> InvalidArgument:
+    """The same error, its field and the fields its message names spelled as the gRPC request spells them."""
+    problem = error.message.removeprefix(f"{error.field}: ") if error.field else error.message
+    problem = _PATH.sub(lambda found: proto_path(found.group(0)), problem)
+    return InvalidArgument(proto_path(error.field) if error.field else "", problem)
