@@ -26,15 +26,15 @@ from jobstore.adapters.http.common import (
     success,
     written_response,
 )
-from jobstore.domain.requests import FailJobRequest, UpsertJobRequest
+from jobstore.domain.requests import FailJobRequest, FinalizeCancellationRequest, UpsertJobRequest
 from jobstore.projections.columns import FILTERS
 
 router = APIRouter(responses=ERROR_RESPONSES)
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (UpsertJobRequest, FailJobRequest)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (UpsertJobRequest, FailJobRequest, FinalizeCancellationRequest)
 
 
-def _body_schema(name: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {
+def _body_schema(name: str, required: bool = True) -> dict[str, Any]:
+    return {"requestBody": {"required": required, "content": {"application/json": {
         "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
 
 
@@ -70,7 +70,7 @@ async def fail_job(jobId: str, request: Request) -> Response:
 
 
 @router.post("/v1/jobs/{jobId}:finalizeCancellation", tags=["JobManager"], summary="FinalizeCancellation",
-             responses=WRITTEN)
+             openapi_extra=_body_schema("FinalizeCancellationRequest", required=False), responses=WRITTEN)
 async def finalize_cancellation(jobId: str, request: Request) -> Response:
     principal = await permitted(request, Permission.WRITE)
     written = await core_of(request).commands.finalize_cancellation(
