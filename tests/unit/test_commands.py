@@ -12,6 +12,7 @@ from jobstore.domain.application import Jobs
 from jobstore.domain.enums import TerminationReason
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound
 from jobstore.domain.job import Job, Provenance, stream_id
+from jobstore.domain.requests import FailJobRequest, FinalizeCancellationRequest, parse_request
 from jobstore.domain.values import parse_job_id
 from tests.conftest import fail_request, unique, upsert_request
 
@@ -361,3 +362,53 @@ def test_the_events_of_a_job_replay_to_the_job_the_commands_returned(jobs: Jobs)
     positions = [n.id for n in jobs.recorder.select_notifications(start=1, limit=100)
                  if n.originator_id == stream_id(job_id)]
     assert positions == sorted(positions) and positions[-1] == last.position
+
+
+# --- the published gRPC requests' fields: FailJob and FinalizeCancellation name the job's type, FailJob its logs
+
+LOGS = {"url": {"url": "https://logs.example.com/job"}, "expirationTime": "2026-12-24T00:00:00Z"}
+
+
+def failing(reason: TerminationReason, **fields: Any) -> Any:
+    return parse_request(FailJobRequest, {"terminationReason": reason, **fields})
+
+
+def test_failing_with_the_jobs_own_type_fails_it(jobs: Jobs) -> None:
+    job_id = job_in(jobs, "RUNNING")
+    jobs.fail(job_id, failing(OOM, jobType="JOB_TYPE_MODEL_STRESS_TEST"), WHO)
+    assert document(jobs, job_id)["status"] == "JOB_STATUS_FAILED"
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "FAILED"])
+def test_failing_with_another_job_type_is_invalid_argument_and_stores_nothing(jobs: Jobs, status: str) -> None:
+    job_id = job_in(jobs, status)
+    before = version(jobs, job_id)
+    with pytest.raises(InvalidArgument) as refused:
+        jobs.fail(job_id, failing(OOM, jobType="JOB_TYPE_FILE_SCAN"), WHO)
+    assert refused.value.field == "jobType" and "JOB_TYPE_MODEL_STRESS_TEST" in refused.value.message
+    assert version(jobs, job_id) == before
+
+
+def test_failing_with_archived_logs_writes_them_with_the_failure_in_one_event(jobs: Jobs) -> None:
+    job_id = job_in(jobs, "RUNNING")
+    before = version(jobs, job_id)
+    jobs.fail(job_id, failing(OOM, archivedJobLogs=LOGS), WHO)
+    after = document(jobs, job_id)
+    assert after["status"] == "JOB_STATUS_FAILED" and after["archivedJobLogs"] == LOGS
+    assert version(jobs, job_id) == before + 1
+    again = jobs.fail(job_id, failing(OOM, archivedJobLogs=LOGS), WHO)
+    assert again.position is None, "the same failure with the same logs changes nothing"
+    with pytest.raises(FailedPrecondition):
+        jobs.fail(job_id, failing(OOM, archivedJobLogs={**LOGS, "expirationTime": "2027-01-01T00:00:00Z"}), WHO)
+
+
+def test_finalizing_with_another_job_type_is_invalid_argument_and_with_its_own_cancels(jobs: Jobs) -> None:
+    job_id = job_in(jobs, "RUNNING", cancellation_requested=True)
+    with pytest.raises(InvalidArgument) as refused:
+        jobs.finalize_cancellation(job_id, WHO, parse_request(FinalizeCancellationRequest,
+                                                              {"jobType": "JOB_TYPE_IMAGE_BUILDER"}))
+    assert refused.value.field == "jobType"
+    assert document(jobs, job_id)["status"] == "JOB_STATUS_RUNNING"
+    jobs.finalize_cancellation(job_id, WHO, parse_request(FinalizeCancellationRequest,
+                                                          {"jobType": "JOB_TYPE_MODEL_STRESS_TEST"}))
+    assert document(jobs, job_id)["status"] == "JOB_STATUS_CANCELLED"
