@@ -10,7 +10,8 @@ from jobstore.adapters.core.access import Permission
 from jobstore.adapters.core.queries import MAX_FEED
 from jobstore.adapters.errors import Unavailable
 from jobstore.adapters.grpc.calls import Call, Method
-from jobstore.adapters.grpc.convert import optional_enum_name, parse_message
+from jobstore.adapters.grpc.convert import optional_enum_name
+from jobstore.adapters.grpc.messages import message
 from jobstore.adapters.grpc.protos import jobstore_v1_pb2 as v1
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.adapters.observability import readiness
@@ -22,12 +23,10 @@ HEALTH = "jobstore.v1.Health"
 
 async def list_job_events(call: Call, request: v1.ListJobEventsRequest) -> v1.ListJobEventsResponse:
     page = await call.core.queries.history(call.caller.principal, request.job_id, request.after_version)
-    answer = v1.ListJobEventsResponse(has_more=page.more)
+    answer = {"events": page.events, "hasMore": page.more}
     if page.more:
-        answer.next_version = page.next
-    for event in page.events:
-        parse_message(answer.events.add(), event)
-    return answer
+        answer["nextVersion"] = page.next
+    return message(v1.ListJobEventsResponse, answer)
 
 
 async def get_job_as_it_was(call: Call, request: v1.GetJobAsItWasRequest) -> v1.GetJobAsItWasResponse:
@@ -38,7 +37,7 @@ async def get_job_as_it_was(call: Call, request: v1.GetJobAsItWasRequest) -> v1.
     job = await call.core.queries.get_job(
         call.caller.principal, request.job_id, optional_enum_name(rime.JobView, request.view),
         as_of=request.as_of if moment == "as_of" else None, version=request.version if moment == "version" else None)
-    return parse_message(v1.GetJobAsItWasResponse(), {"job": job})
+    return message(v1.GetJobAsItWasResponse, {"job": job})
 
 
 async def stream_log(call: Call, request: v1.StreamLogRequest) -> AsyncIterator[v1.Event]:
@@ -48,7 +47,7 @@ async def stream_log(call: Call, request: v1.StreamLogRequest) -> AsyncIterator[
     while True:
         page = await queries.feed(call.caller.principal, after, MAX_FEED)
         for event in page.events:
-            yield parse_message(v1.Event(), event)
+            yield message(v1.Event, event)
         after = page.next
         if not page.more or after >= head:
             return

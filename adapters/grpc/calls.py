@@ -1,7 +1,8 @@
 """What every gRPC method shares: the caller from the call's metadata (rime-api-key, x-request-id), the checks in
 the contract's order (authentication, role, then the request's own validity, which begins with its bytes being
 a message), errors as gRPC statuses with the googlerpc Status in grpc-status-details-bin, and the answer's
-metadata (x-jobstore-position, x-jobstore-request-id)."""
+metadata (x-jobstore-position, x-jobstore-request-id), in the trailers: initial metadata of its own would cost
+the call a separate write."""
 from __future__ import annotations
 
 import asyncio
@@ -149,9 +150,12 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
     """The grpcio handler of `method`: bytes in and out, so that what does not decode is this code's to answer."""
     route = f"/{service}/{method.name}"
 
+    seconds = metrics.grpc_request_seconds.labels(route)
+    calls = {code: metrics.grpc_requests.labels(route, status.name) for code, status in STATUS_CODES.items()}
+
     def observe(code: int, started: float) -> None:
-        metrics.grpc_requests.labels(route, STATUS_CODES[code].name).inc()
-        metrics.grpc_request_seconds.labels(route).observe(time.perf_counter() - started)
+        calls[code].inc()
+        seconds.observe(time.perf_counter() - started)
 
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         started, call = time.perf_counter(), Call.of(context, core)
@@ -163,7 +167,7 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
             observe(status_of(error)[0], started)
             await abort(call, error, route)
             raise AssertionError("abort raises") from error
-        await context.send_initial_metadata(call.answer_metadata)
+        context.set_trailing_metadata(call.answer_metadata)
         observe(0, started)
         return bytes(answer.SerializeToString())
 
@@ -172,17 +176,13 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
         try:
             await call.admit(method.permission)
             assert method.stream is not None
-            answers = method.stream(call, parsed(method.request, raw))
-            first = True
-            async for answer in answers:
-                if first:
-                    await context.send_initial_metadata(call.answer_metadata)
-                    first = False
+            async for answer in method.stream(call, parsed(method.request, raw)):
                 yield bytes(answer.SerializeToString())
         except Exception as error:
             observe(status_of(error)[0], started)
             await abort(call, error, route)
             raise AssertionError("abort raises") from error
+        context.set_trailing_metadata(call.answer_metadata)
         observe(0, started)
 
     if method.stream is not None:

@@ -4,8 +4,7 @@ messages, and the core's field names in error messages as the gRPC requests name
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -15,7 +14,6 @@ from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.domain.errors import InvalidArgument
 from jobstore.projections.columns import FILTERS
 
-M = TypeVar("M", bound=Message)
 _JOB_FIELDS = ("jobId", "jobType", "status", "jobData", "agentId", "archivedJobLogs")
 
 
@@ -75,17 +73,6 @@ def selected(query: Any) -> dict[str, list[str]]:
                                      for n in query.selected_termination_reasons]}
     assert set(chosen) == set(FILTERS), "every list filter has its repeated field in the .proto"
     return chosen
-
-
-def parse_message(message: M, data: Mapping[str, Any]) -> M:
-    """`data` (the REST API's JSON) into `message`."""
-    json_format.ParseDict(data, message)
-    return message
-
-
-def parse_answer(message: M, answer: bytes) -> M:
-    json_format.Parse(answer, message)
-    return message
 
 
 # --- field names in messages

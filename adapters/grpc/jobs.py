@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from jobstore.adapters.core.access import Permission
 from jobstore.adapters.core.queries import JobPage
 from jobstore.adapters.grpc.calls import Call, Method, run_whole
@@ -11,11 +13,10 @@ from jobstore.adapters.grpc.convert import (
     fail_body,
     finalize_body,
     optional_enum_name,
-    parse_answer,
-    parse_message,
     selected,
     upsert_body,
 )
+from jobstore.adapters.grpc.messages import message
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.domain.errors import InvalidArgument
 
@@ -30,14 +31,14 @@ async def upsert_job(call: Call, request: rime.UpsertJobRequest) -> rime.UpsertJ
     commands = call.core.commands
     written = await run_whole(commands.upsert(call.caller, upsert_body(request), call.idempotency_key))
     call.written(written)
-    return parse_answer(rime.UpsertJobResponse(), written.answer)
+    return message(rime.UpsertJobResponse, orjson.loads(written.answer))
 
 
 async def fail_job(call: Call, request: rime.FailJobRequest) -> rime.FailJobResponse:
     commands = call.core.commands
     written = await run_whole(commands.fail(call.caller, request.job_id, fail_body(request), call.idempotency_key))
     call.written(written)
-    return parse_answer(rime.FailJobResponse(), written.answer)
+    return message(rime.FailJobResponse, orjson.loads(written.answer))
 
 
 async def finalize_cancellation(call: Call, request: rime.FinalizeCancellationRequest
@@ -46,7 +47,7 @@ async def finalize_cancellation(call: Call, request: rime.FinalizeCancellationRe
     written = await run_whole(commands.finalize_cancellation(call.caller, request.job_id, finalize_body(request),
                                                              call.idempotency_key))
     call.written(written)
-    return parse_answer(rime.FinalizeCancellationResponse(), written.answer)
+    return message(rime.FinalizeCancellationResponse, orjson.loads(written.answer))
 
 
 async def cancel_job(call: Call, request: rime.CancelJobRequest) -> rime.CancelJobResponse:
@@ -63,7 +64,7 @@ async def cancel_job(call: Call, request: rime.CancelJobRequest) -> rime.CancelJ
 async def get_job(call: Call, request: rime.GetJobRequest) -> rime.GetJobResponse:
     job = await call.core.queries.get_job(call.caller.principal, request.job_id,
                                           optional_enum_name(rime.JobView, request.view), call.min_position)
-    return parse_message(rime.GetJobResponse(), {"job": job})
+    return message(rime.GetJobResponse, {"job": job})
 
 
 async def list_jobs(call: Call, request: rime.ListJobsRequest) -> rime.ListJobsResponse:
@@ -73,7 +74,7 @@ async def list_jobs(call: Call, request: rime.ListJobsRequest) -> rime.ListJobsR
         call.caller.principal, agent=agent, view=optional_enum_name(rime.JobView, request.view),
         selected=selected(query), page_token=request.page_token or None, size=request.page_size,
         min_position=call.min_position)
-    return parse_message(rime.ListJobsResponse(), _page(page))
+    return message(rime.ListJobsResponse, _page(page))
 
 
 async def list_jobs_for_project(call: Call, request: rime.ListJobsForProjectRequest
@@ -84,7 +85,7 @@ async def list_jobs_for_project(call: Call, request: rime.ListJobsForProjectRequ
         call.caller.principal, project=request.project_id.uuid, view=optional_enum_name(rime.JobView, request.view),
         selected=selected(request.first_page_query), page_token=request.page_token or None,
         size=request.page_size, min_position=call.min_position)
-    return parse_message(rime.ListJobsForProjectResponse(), _page(page))
+    return message(rime.ListJobsForProjectResponse, _page(page))
 
 
 def _page(page: JobPage) -> dict[str, Any]:
