@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from anyio import to_thread
 
 from jobstore.adapters.core.access import Permission
-from jobstore.adapters.core.queries import MAX_FEED
+from jobstore.adapters.core.queries import AS_IT_WAS, MAX_FEED
 from jobstore.adapters.errors import Unavailable
 from jobstore.adapters.grpc.calls import Call, Method
 from jobstore.adapters.grpc.convert import optional_enum_name
@@ -66,7 +66,7 @@ async def ready(call: Call, request: v1.ReadyRequest) -> v1.HealthResponse:
 
 AUDIT_METHODS = [
     Method("ListJobEvents", v1.ListJobEventsRequest, Permission.AUDIT, list_job_events),
-    Method("GetJobAsItWas", v1.GetJobAsItWasRequest, Permission.AUDIT, get_job_as_it_was),
+    Method("GetJobAsItWas", v1.GetJobAsItWasRequest, Permission.AUDIT, get_job_as_it_was, doing=AS_IT_WAS),
     Method("StreamLog", v1.StreamLogRequest, Permission.AUDIT, stream=stream_log),
 ]
 HEALTH_METHODS = [

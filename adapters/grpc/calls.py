@@ -21,7 +21,7 @@ from jobstore.adapters.core.commands import Caller, Written, new_request_id, ref
 from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, status_of
-from jobstore.adapters.grpc.convert import in_proto_terms
+from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms
 from jobstore.adapters.observability import Metrics
 from jobstore.domain.errors import InvalidArgument
 
@@ -74,7 +74,7 @@ class Call:
                                                               f"{MAX_POSITION} (got {sent[:40]!r})")
         return int(sent)
 
-    async def admit(self, permission: Permission | None) -> None:
+    async def admit(self, permission: Permission | None, doing: str | None = None) -> None:
         """Authentication, then the role, then what is wrong with the call's own metadata."""
         sent_id = self.metadata.get(REQUEST_ID)
         refusal = refused_request_id(sent_id, f"{REQUEST_ID} metadata")
@@ -83,7 +83,7 @@ class Call:
         if permission is None:
             return
         self.principal = await authenticate(self.core.services.keys, self.metadata.get(API_KEY), API_KEY)
-        authorize(self.principal, permission)
+        authorize(self.principal, permission, doing)
         if refusal is not None:
             raise refusal
         remaining = self.context.time_remaining()
@@ -119,6 +119,8 @@ async def abort(call: Call, error: Exception, route: str) -> None:
     code, _ = status_of(error)
     if isinstance(error, InvalidArgument):
         error = in_proto_terms(error)
+    elif isinstance(error, ReplayedError) and code == 3:
+        error = replayed_in_proto_terms(error)
     message = message_of(error)
     if code == 13 and not isinstance(error, ReplayedError):
         log.error("internal error in %s (request id %s)", route, call.server_request_id, exc_info=error)
@@ -137,13 +139,15 @@ StreamHandler = Callable[[Call, Any], AsyncIterator[Message]]
 @dataclass(frozen=True)
 class Method:
     """A method of a service: its request message, the permission it needs (None: no API key), and its handler
-    (unary, or a server stream)."""
+    (unary, or a server stream); `doing` says what a caller without the permission may not do, when the REST
+    route that shares the method's query says it."""
 
     name: str
     request: type[Message]
     permission: Permission | None
     handle: Handler | None = None
     stream: StreamHandler | None = None
+    doing: str | None = None
 
 
 def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -> grpc.RpcMethodHandler:
@@ -160,7 +164,7 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
     async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         started, call = time.perf_counter(), Call.of(context, core)
         try:
-            await call.admit(method.permission)
+            await call.admit(method.permission, method.doing)
             assert method.handle is not None
             answer = await method.handle(call, parsed(method.request, raw))
         except Exception as error:
@@ -174,7 +178,7 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
     async def stream(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
         started, call = time.perf_counter(), Call.of(context, core)
         try:
-            await call.admit(method.permission)
+            await call.admit(method.permission, method.doing)
             assert method.stream is not None
             async for answer in method.stream(call, parsed(method.request, raw)):
                 yield bytes(answer.SerializeToString())

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
+from jobstore.adapters.errors import ReplayedError
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.domain.errors import InvalidArgument
 from jobstore.projections.columns import FILTERS
@@ -81,7 +82,8 @@ _RENAMED = {"job.terminationReason": "term_reason", "writeMask": "mask", "termin
             "minPosition": "x-jobstore-min-position metadata", "Idempotency-Key": "idempotency-key metadata",
             "agentId.uuid": "first_page_query.agent_id", "body": "request",
             "projectId.uuid": "project_id.uuid"}
-_PATH = re.compile(r"\b(?:(?:job|writeMask)(?:\.[A-Za-z]+)+|jobData(?:\.[A-Za-z]+)*)\b")
+_PATH = re.compile(r"\b(?:(?:job|writeMask)(?:\.[A-Za-z]+)+|jobData(?:\.[A-Za-z]+)*|pageToken)\b")
+_FIELD = re.compile(r"[A-Za-z][\w.-]*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -102,3 +104,12 @@ def in_proto_terms(error: InvalidArgument) -> InvalidArgument:
     problem = error.message.removeprefix(f"{error.field}: ") if error.field else error.message
     problem = _PATH.sub(lambda found: proto_path(found.group(0)), problem)
     return InvalidArgument(proto_path(error.field) if error.field else "", problem)
+
+
+def replayed_in_proto_terms(error: ReplayedError) -> ReplayedError:
+    """A replayed INVALID_ARGUMENT as the gRPC request names its fields: the idempotency record keeps the message
+    as the core wrote it (`field: problem`), whichever transport the first request came over."""
+    field, colon, problem = error.message.partition(": ")
+    if not (colon and _FIELD.fullmatch(field)):
+        field, problem = "", error.message
+    return ReplayedError(error.code, in_proto_terms(InvalidArgument(field, problem)).message)
