@@ -37,8 +37,8 @@ class UpsertJobRequest(Request):
         if job.job_id is None:
             raise InvalidArgument("job.jobId", "is required")
         if job.status is JobStatus.CANCELLED:
-            raise InvalidArgument("job.status", "JOB_STATUS_CANCELLED is reached only through FinalizeCancellation "
-                                                "(FinalizeCancellation)")
+            raise InvalidArgument("job.status", "JOB_STATUS_CANCELLED is reached only through a cancellation "
+                                                "request (CancelJob), then FinalizeCancellation")
         wire = job.wire()
         carried = {"status": job.status not in (None, JobStatus.UNSPECIFIED),
                    "termReason": job.termination_reason not in (None, TerminationReason.UNSPECIFIED),

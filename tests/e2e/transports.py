@@ -325,18 +325,19 @@ class Grpc(Transport):
             events = [_event(json_format.MessageToDict(event)) for event in stream]
         except grpc.RpcError as error:
             return _failed(error)
-        initial = dict(stream.initial_metadata() or ())
-        return Answer(0, {"events": events}, request_id=initial.get("x-request-id"))
+        trailers = dict(stream.trailing_metadata() or ())
+        return Answer(0, {"events": events}, request_id=trailers.get("x-request-id"))
 
     def _unary(self, method: Any, request: Message, meta: Meta, shape: Callable[[Json], Json]) -> Answer:
         try:
             response, call = method.with_call(request, metadata=_metadata(meta), timeout=60)
         except grpc.RpcError as error:
             return _failed(error)
-        initial = dict(call.initial_metadata() or ())
-        position = initial.get("x-jobstore-position")
+        trailers = dict(call.trailing_metadata() or ())  # the answer's metadata comes as trailers
+        assert not call.initial_metadata(), "answers carry their metadata in the trailers only"
+        position = trailers.get("x-jobstore-position")
         return Answer(0, shape(json_format.MessageToDict(response)), "", None if position is None else int(position),
-                      initial.get("idempotent-replayed") == "true", initial.get("x-request-id"))
+                      trailers.get("idempotent-replayed") == "true", trailers.get("x-request-id"))
 
 
 def _metadata(meta: Meta) -> list[tuple[str, str]]:
@@ -351,7 +352,7 @@ def _failed(error: grpc.RpcError) -> Answer:
     status = rpc_status.from_call(call)  # also raises ValueError when its code or message differ from the call's
     assert status is not None, f"no grpc-status-details-bin on {call.code()}: {call.details()}"
     assert (status.code, status.message) == (call.code().value[0], call.details()) and not status.details
-    metadata = dict(call.initial_metadata() or ()) | dict(call.trailing_metadata() or ())
+    metadata = dict(call.trailing_metadata() or ())
     position = metadata.get("x-jobstore-position")
     return Answer(status.code, {"code": status.code, "message": status.message, "details": []}, status.message,
                   None if position is None else int(position), metadata.get("idempotent-replayed") == "true",
