@@ -21,7 +21,7 @@ from jobstore.adapters.core.commands import Caller, Written, new_request_id, ref
 from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, status_of
-from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms
+from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms, with_grpc_names
 from jobstore.adapters.observability import Metrics
 from jobstore.domain.errors import InvalidArgument
 
@@ -121,7 +121,7 @@ async def abort(call: Call, error: Exception, route: str) -> None:
         error = in_proto_terms(error)
     elif isinstance(error, ReplayedError) and code == 3:
         error = replayed_in_proto_terms(error)
-    message = message_of(error)
+    message = with_grpc_names(message_of(error))
     if code == 13 and not isinstance(error, ReplayedError):
         log.error("internal error in %s (request id %s)", route, call.server_request_id, exc_info=error)
         message = f"internal error (request id {call.server_request_id}); the server log has the details"

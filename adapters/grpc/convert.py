@@ -106,6 +106,17 @@ def in_proto_terms(error: InvalidArgument) -> InvalidArgument:
     return InvalidArgument(proto_path(error.field) if error.field else "", problem)
 
 
+# Headers and parameters of the REST API that messages name in passing, as a gRPC client knows them.
+_TERMS = re.compile(r"\b(?:minPosition|X-Jobstore-Position|Idempotency-Key)\b")
+_TERM_NAMES = {"minPosition": "x-jobstore-min-position", "X-Jobstore-Position": "x-jobstore-position trailer",
+               "Idempotency-Key": "idempotency-key"}
+
+
+def with_grpc_names(message: str) -> str:
+    """A message that names the REST API's headers or parameters in passing, naming gRPC's metadata instead."""
+    return _TERMS.sub(lambda found: _TERM_NAMES[found.group(0)], message)
+
+
 def replayed_in_proto_terms(error: ReplayedError) -> ReplayedError:
     """A replayed INVALID_ARGUMENT as the gRPC request names its fields: the idempotency record keeps the message
     as the core wrote it (`field: problem`), whichever transport the first request came over."""

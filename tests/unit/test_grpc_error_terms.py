@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobstore.adapters.errors import ReplayedError
-from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms
+from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms, with_grpc_names
 from jobstore.domain.errors import InvalidArgument
 
 
@@ -27,3 +27,11 @@ def test_a_replayed_invalid_argument_reads_as_the_first_answer_did(field: str, p
 def test_a_page_token_named_in_a_problem_is_the_requests_page_token() -> None:
     refused = in_proto_terms(InvalidArgument("pageToken", "start again from the first page without pageToken"))
     assert refused.message == "page_token: start again from the first page without page_token"
+
+
+def test_headers_and_parameters_named_in_passing_are_named_as_grpc_metadata() -> None:
+    message = ("minPosition 9 is beyond the newest event in the log; use the X-Jobstore-Position of a write "
+               "(Idempotency-Key 'k' was used before)")
+    assert with_grpc_names(message) == ("x-jobstore-min-position 9 is beyond the newest event in the log; use the "
+                                        "x-jobstore-position trailer of a write (idempotency-key 'k' was used "
+                                        "before)")
