@@ -33,6 +33,7 @@ POSITION = "x-jobstore-position"
 MIN_POSITION = "x-jobstore-min-position"
 STATUS_DETAILS = "grpc-status-details-bin"
 STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
 
 
 @dataclass
@@ -112,9 +113,17 @@ async def run_whole(work: Awaitable[Message]) -> Message:
     return await asyncio.shield(asyncio.ensure_future(work))
 
 
+def expired(context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    """The call's deadline has passed: the client has its DEADLINE_EXCEEDED, and gRPC may have ended the call
+    already, so that whatever is sent on it fails (which grpcio logs as an error, traceback and all)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 async def abort(call: Call, error: Exception, route: str) -> None:
     """End the call with the error's status: the contract's code and message, the googlerpc Status in
-    grpc-status-details-bin, and the request ids. An unexpected error says only which request the log tells of."""
+    grpc-status-details-bin, and the request ids. An unexpected error says only which request the log tells of.
+    A call past its deadline is left to end as cancelled, unanswered."""
     code, _ = status_of(error)
     if isinstance(error, InvalidArgument):
         error = in_proto_terms(error)
@@ -126,6 +135,8 @@ async def abort(call: Call, error: Exception, route: str) -> None:
     trailing = (*call.answer_metadata, (STATUS_DETAILS, details))
     if isinstance(error, ReplayedError):
         trailing = (*trailing, ("idempotent-replayed", "true"))
+    if expired(call.context):
+        raise asyncio.CancelledError
     await call.context.abort(STATUS_CODES[code], message, trailing_metadata=trailing)
 
 
@@ -163,6 +174,9 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
             observe(status_of(error)[0], started)
             await abort(call, error, route)
             raise AssertionError("abort raises") from error
+        if expired(context):
+            observe(DEADLINE_EXCEEDED, started)
+            raise asyncio.CancelledError
         await context.send_initial_metadata(call.answer_metadata)
         observe(0, started)
         return bytes(answer.SerializeToString())
@@ -175,6 +189,9 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
             answers = method.stream(call, parsed(method.request, raw))
             first = True
             async for answer in answers:
+                if expired(context):
+                    observe(DEADLINE_EXCEEDED, started)
+                    raise asyncio.CancelledError
                 if first:
                     await context.send_initial_metadata(call.answer_metadata)
                     first = False
