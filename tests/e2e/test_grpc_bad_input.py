@@ -7,7 +7,6 @@ The calls go through the raw channel (bytes in, bytes out), so that bytes which 
 as they are. After each call the log is read past its known head: a refused call must have appended nothing."""
 from __future__ import annotations
 
-import math
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -221,7 +220,7 @@ def test_random_bytes_are_answered_cleanly(caller: Caller, path: str) -> None:
 @every_method
 def test_random_messages_are_answered_cleanly(caller: Caller, path: str) -> None:
     """Messages that decode, with values at the edges of their types in any combination (open enums,
-    timestamps out of range, NaN, odd strings...)."""
+    timestamps out of range, odd strings, integers at their limits...)."""
     rng = random.Random(f"messages {path}")
     request_class = message_factory.GetMessageClass(METHODS[path].input_type)
     for _ in range(RANDOM_CALLS):
@@ -233,7 +232,7 @@ def test_random_messages_are_answered_cleanly(caller: Caller, path: str) -> None
 @every_method
 def test_a_message_over_1_mib_is_resource_exhausted(caller: Caller, jobs: Jobs, path: str) -> None:
     padding = b"x" * MAX_MESSAGE_BYTES
-    unknown_field = bytes([0xC2, 0x3E]) + varint(len(padding)) + padding  # field 1000, length-delimited
+    unknown_field = varint(1000 << 3 | 2) + varint(len(padding)) + padding  # field 1000, length-delimited
     answer = caller.call_cleanly(path, valid_request(path, jobs).SerializeToString() + unknown_field)
     assert answer.code == grpc.StatusCode.RESOURCE_EXHAUSTED, answer
 
@@ -384,7 +383,6 @@ EDGE_INTEGERS = (0, 1, -1, 2, 7, 500, 501, 2**31 - 1, -(2**31), 2**53 + 1, 2**63
 EDGE_STRINGS = ("", "a", " ", "a b", "a/b", "x" * 129, "x" * 5000, "\x00", "\x7f", "é", "\u2028", "💥", "../..",
                 "%00", "job\n", "JOB_STATUS_RUNNING", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
                 "0001-01-01T00:00:00Z", "-1", "null", "{}")
-EDGE_DOUBLES = (0.0, -0.0, 1.5, -1.0, 1e308, math.inf, -math.inf, math.nan)
 TIMESTAMP_SECONDS = (0, -1, -62135596800, -62135596801, 253402300799, 253402300800, 2**63 - 1, -(2**63))
 
 
@@ -418,8 +416,6 @@ def scalar(field: FieldDescriptor, rng: random.Random) -> Any:
         return rng.choice(EDGE_STRINGS)
     if field.type == FieldDescriptor.TYPE_BOOL:
         return rng.random() < 0.5
-    if field.type == FieldDescriptor.TYPE_DOUBLE:
-        return rng.choice(EDGE_DOUBLES)
     if field.type == FieldDescriptor.TYPE_ENUM:
         known = [value.number for value in field.enum_type.values]
         return rng.choice([*known, *UNKNOWN_ENUM_NUMBERS, 2**31 - 1, -(2**31)])

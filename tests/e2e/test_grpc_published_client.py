@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 from grpc_tools import protoc
 
+from jobstore.adapters.grpc.generate import PROTOS
+from jobstore.adapters.grpc.protos import rime_jobs_pb2
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
 from tests.e2e.server import Server, ok, upsert
@@ -287,6 +289,7 @@ AGENT_ID_NOW = 15  # JobMetadata.agent_id: a rime.UUID; published as a string at
 COMPLETION_TIME_NOW = 16  # a new JobMetadata field
 PROJECT_ID_NOW = 4  # JobData.StressTest.project_id: a rime.UUID; published as a string at 1
 FILE_SCAN_NOW = 5  # JobData.file_scan: a message; published as google.protobuf.Empty at 4
+SERVED_PROTO = PROTOS / "rime_jobs.proto"
 # The REST API's fields that the published JobMetadata does not have with the same name and type.
 CHANGED = ("agentId", "completionTime", "errorMsg")
 
@@ -385,7 +388,7 @@ def channel(server: Server) -> Iterator[grpc.Channel]:
 
 @pytest.fixture
 def agent(channel: grpc.Channel, messages: dict[str, type[Message]], keys: Keys) -> PublishedClient:
-    return PublishedClient(channel, messages, keys.admin)
+    return PublishedClient(channel, messages, keys.writer)
 
 
 def http_job(server: Server, keys: Keys, agent: PublishedClient, job_id: str) -> dict[str, Any]:
@@ -491,6 +494,31 @@ def test_jobs_are_listed_page_by_page_by_agent_and_type(server: Server, keys: Ke
 
 
 # --- the fields the seed changed
+
+# (jobstore's message, the published number, the published field): each number is reserved there, and a comment
+# says what became of the field.
+CHANGED_FIELDS = [("rime.JobMetadata", 13, "agent_id"), ("rime.UpsertJobRequest", 7, "agent_id"),
+                  ("rime.JobData.StressTest", 1, "project_id"), ("rime.JobData", 4, "file_scan"),
+                  ("rime.JobData", 3, "continuous_from_ref"), ("rime.GetProjectIDResponse", 1, "project_id"),
+                  ("rime.ListJobsRequest.Query", 3, "object_id")]
+
+
+@pytest.mark.parametrize(("message", "number", "name"), CHANGED_FIELDS)
+def test_each_changed_field_s_number_is_reserved_and_its_fate_commented(message: str, number: int,
+                                                                       name: str) -> None:
+    served = descriptor_pb2.FileDescriptorProto.FromString(rime_jobs_pb2.DESCRIPTOR.serialized_pb)
+    found = served_message(served, message.removeprefix("rime."))
+    assert any(reserved.start <= number < reserved.end for reserved in found.reserved_range), found.reserved_range
+    assert number not in {field.number for field in found.field}
+    assert f"Published: {name}" in SERVED_PROTO.read_text()
+
+
+def served_message(served: descriptor_pb2.FileDescriptorProto, dotted: str) -> descriptor_pb2.DescriptorProto:
+    outer, *inner = dotted.split(".")
+    found = next(proto for proto in served.message_type if proto.name == outer)
+    for name in inner:
+        found = next(proto for proto in found.nested_type if proto.name == name)
+    return found
 
 
 def test_a_job_s_agent_is_not_understood_as_the_published_string(server: Server, keys: Keys,
