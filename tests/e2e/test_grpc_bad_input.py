@@ -320,7 +320,7 @@ def test_a_time_rfc_3339_cannot_write_is_invalid_argument_naming_the_field(calle
 def test_a_1_ms_deadline_leaves_nothing_half_written(caller: Caller, server: Server, keys: Keys, path: str) -> None:
     """The call ends at its deadline (or, if quick enough, answers). A write runs whole or not at all: its retry
     with the same idempotency key then finds exactly one write in the job's history."""
-    for _ in range(5):
+    for _ in range(3):
         jobs = create_jobs(server, keys)
         caller.catch_up()
         request = valid_request(path, jobs)
