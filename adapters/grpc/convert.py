@@ -16,13 +16,32 @@ from jobstore.domain.errors import InvalidArgument
 from jobstore.projections.columns import FILTERS
 
 _JOB_FIELDS = ("jobId", "jobType", "status", "jobData", "agentId", "archivedJobLogs")
+_TIMESTAMP = "google.protobuf.Timestamp"
+_SECONDS = range(-62_135_596_800, 253_402_300_800)  # 0001-01-01T00:00:00Z up to 9999-12-31T23:59:59Z
+_NANOS = range(1_000_000_000)
 
 
 def as_json(message: Message) -> dict[str, Any]:
     """The message as proto3's JSON mapping writes it: camelCase names, enums by name (an unknown number as the
-    number), fields at their defaults left out."""
+    number), fields at their defaults left out. A time RFC 3339 cannot write is INVALID_ARGUMENT naming it."""
+    _check_times(message)
     converted: dict[str, Any] = json_format.MessageToDict(message)
     return converted
+
+
+def _check_times(message: Message, path: str = "") -> None:
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        items = enumerate(value) if field.is_repeated else [(None, value)]
+        for index, item in items:
+            at = f"{path}{field.json_name}" + ("" if index is None else f".{index}")
+            if field.message_type.full_name != _TIMESTAMP:
+                _check_times(item, at + ".")
+            elif item.seconds not in _SECONDS or item.nanos not in _NANOS:
+                raise InvalidArgument(at, f"must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, with "
+                                          f"nanos from 0 to 999999999 (got seconds {item.seconds}, nanos "
+                                          f"{item.nanos})")
 
 
 def upsert_body(request: rime.UpsertJobRequest) -> dict[str, Any]:
