@@ -535,37 +535,49 @@ def test_a_job_s_agent_is_not_understood_as_the_published_string(server: Server,
     assert AGENT_ID_NOW in unknown_numbers(job)
 
 
-def test_an_agent_sent_as_the_published_string_is_not_stored(server: Server, keys: Keys,
-                                                             agent: PublishedClient) -> None:
-    """UpsertJobRequest.agent_id (7) is reserved: a new job is created without it, and the write-mask bit the
-    seed kept asks for an agent the request does not carry, which is refused naming the field."""
+def test_an_agent_sent_as_the_published_string_is_refused_and_nothing_stored(server: Server, keys: Keys,
+                                                                          agent: PublishedClient) -> None:
+    """UpsertJobRequest.agent_id (7) is reserved: a request that holds it is refused naming the field number, as
+    an unknown JSON key is in the REST API, whether it creates a job or writes an existing one's agent."""
     job_id = unique("published-agent")
-    agent.call("UpsertJob", {"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER", "agentId": "agent-7"})
-    assert "agentId" not in http_job(server, keys, agent, job_id)
-
-    refused = agent.refusal("UpsertJob", {"jobId": job_id, "agentId": "agent-8", "mask": {"agentId": True}})
-
+    refused = agent.refusal("UpsertJob", {"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER", "agentId": "a-7"})
     assert refused.code == grpc.StatusCode.INVALID_ARGUMENT, refused
-    assert "agent_id" in refused.message
+    assert refused.message.startswith("request: holds field number 7, which rime.UpsertJobRequest does not define")
+    assert server.call("GET", f"/v1/jobs/{job_id}", key=keys.reader).status == 404
+
+    agent.call("UpsertJob", {"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"})
+    refused = agent.refusal("UpsertJob", {"jobId": job_id, "agentId": "agent-8", "mask": {"agentId": True}})
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT, refused
+    assert "field number 7" in refused.message
     assert "agentId" not in http_job(server, keys, agent, job_id)
 
 
 def test_a_project_is_not_understood_as_the_published_string(server: Server, keys: Keys,
                                                             agent: PublishedClient) -> None:
-    """JobData.StressTest.project_id and GetProjectIDResponse.project_id are rime.UUIDs now."""
+    """JobData.StressTest.project_id and GetProjectIDResponse.project_id are rime.UUIDs now: the published string
+    is refused in a request (naming where it was), and reads as unset in an answer."""
     job_id = unique("published-project")
-    agent.call("UpsertJob", {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
-                             "jobData": {"stress": {"projectId": "sent-as-string", "testRunId": "run-1"}}})
-    assert http_job(server, keys, agent, job_id)["jobData"] == {"stress": {"testRunId": "run-1"}}
+    refused = agent.refusal("UpsertJob", {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                          "jobData": {"stress": {"projectId": "as-string", "testRunId": "run-1"}}})
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT, refused
+    assert refused.message.startswith("job_data.stress: holds field number 1, which rime.JobData.StressTest does "
+                                      "not define")
+    assert server.call("GET", f"/v1/jobs/{job_id}", key=keys.reader).status == 404
 
-    http_upsert(server, keys, agent, {"jobId": job_id, "jobData": {"stress": {"projectId": {"uuid": "p-9"}}}},
-                {"jobData": {"stress": {"projectId": True}}})
-    assert http_job(server, keys, agent, job_id)["jobData"]["stress"]["projectId"] == {"uuid": "p-9"}
+    http_upsert(server, keys, agent, {"jobId": job_id, "jobType": "JOB_TYPE_MODEL_STRESS_TEST",
+                                      "jobData": {"stress": {"projectId": {"uuid": "p-9"}, "testRunId": "run-1"}}})
     job = agent.get(job_id)
     assert job.job_data.stress.project_id == "" and job.job_data.stress.test_run_id == "run-1"
     assert unknown_numbers(job.job_data.stress) == {PROJECT_ID_NOW}
     answer = agent.call("GetProjectID", {"jobId": job_id})
     assert answer.project_id == "" and unknown_numbers(answer) == {2}
+
+
+def test_the_published_object_id_filter_is_refused_rather_than_ignored(agent: PublishedClient) -> None:
+    """ListJobsRequest.Query.object_id (3) is reserved: ignoring it would answer an unfiltered list."""
+    refused = agent.refusal("ListJobs", {"firstPageQuery": {"objectId": "project-1"}})
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT, refused
+    assert refused.message.startswith("first_page_query: holds field number 3, which rime.ListJobsRequest.Query")
 
 
 def test_a_file_scan_s_data_is_not_understood_as_the_published_empty(server: Server, keys: Keys,
