@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
-from google.protobuf.unknown_fields import UnknownFieldSet
 from google.rpc import status_pb2
 
 from jobstore.adapters.core.access import Permission, Principal, authenticate, authorize
@@ -23,7 +21,7 @@ from jobstore.adapters.core.commands import Caller, Written, new_request_id, ref
 from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, status_of
-from jobstore.adapters.grpc.convert import in_proto_terms, replayed_in_proto_terms, with_grpc_names
+from jobstore.adapters.grpc.convert import check_request, in_proto_terms, replayed_in_proto_terms, with_grpc_names
 from jobstore.adapters.observability import Metrics
 from jobstore.domain.errors import InvalidArgument
 
@@ -101,33 +99,15 @@ class Call:
 
 
 def parsed(message_class: type[Message], raw: bytes) -> Message:
-    """The request's bytes as its message; bytes that are not one, or that hold a field the message does not
-    define, are INVALID_ARGUMENT (as an unknown JSON key is in the REST API)."""
+    """The request's bytes as its message; bytes that are not one, or a message that check_request refuses, are
+    INVALID_ARGUMENT."""
     try:
         request = message_class.FromString(raw)
     except (DecodeError, RecursionError, ValueError) as error:
         raise InvalidArgument("request", f"is not a valid {message_class.DESCRIPTOR.full_name} message "
                                          f"({error or 'its bytes do not decode'})") from None
-    _refuse_unknown_fields(request, "request")
+    check_request(request)
     return request
-
-
-def _refuse_unknown_fields(message: Message, path: str) -> None:
-    unknown = UnknownFieldSet(message)
-    if len(unknown):
-        number = unknown[0].field_number
-        raise InvalidArgument(path, f"holds field number {number}, which {message.DESCRIPTOR.full_name} does not "
-                                    "define (the numbers of the published fields whose type changed are reserved; "
-                                    "see the README's gRPC section)")
-    for descriptor, value in message.ListFields():
-        if descriptor.type != FieldDescriptor.TYPE_MESSAGE:
-            continue
-        where = descriptor.name if path == "request" else f"{path}.{descriptor.name}"
-        if descriptor.is_repeated:
-            for index, item in enumerate(value):
-                _refuse_unknown_fields(item, f"{where}.{index}")
-        else:
-            _refuse_unknown_fields(value, where)
 
 
 async def run_whole(work: Awaitable[Message]) -> Message:

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from jobstore.adapters.errors import ReplayedError
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
@@ -23,21 +24,27 @@ _NANOS = range(1_000_000_000)
 
 def as_json(message: Message) -> dict[str, Any]:
     """The message as proto3's JSON mapping writes it: camelCase names, enums by name (an unknown number as the
-    number), fields at their defaults left out. A time RFC 3339 cannot write is INVALID_ARGUMENT naming it."""
-    _check_times(message)
+    number), fields at their defaults left out."""
     converted: dict[str, Any] = json_format.MessageToDict(message)
     return converted
 
 
-def _check_times(message: Message, path: str = "") -> None:
+def check_request(message: Message, path: str = "") -> None:
+    """What a decoded request may not hold, each INVALID_ARGUMENT naming where: a field number its message does
+    not define (as an unknown JSON key is in the REST API), and a time RFC 3339 cannot write."""
+    if len(UnknownFieldSet(message)):
+        number = UnknownFieldSet(message)[0].field_number
+        raise InvalidArgument(path.rstrip(".") or "request", f"holds field number {number}, which "
+                              f"{message.DESCRIPTOR.full_name} does not define (the numbers of the published "
+                              "fields whose type changed are reserved; see the README's gRPC section)")
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
         items = enumerate(value) if field.is_repeated else [(None, value)]
         for index, item in items:
-            at = f"{path}{field.json_name}" + ("" if index is None else f".{index}")
+            at = f"{path}{field.name}" + ("" if index is None else f".{index}")
             if field.message_type.full_name != _TIMESTAMP:
-                _check_times(item, at + ".")
+                check_request(item, at + ".")
             elif item.seconds not in _SECONDS or item.nanos not in _NANOS:
                 raise InvalidArgument(at, f"must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, with "
                                           f"nanos from 0 to 999999999 (got seconds {item.seconds}, nanos "
