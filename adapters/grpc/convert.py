@@ -3,11 +3,16 @@
 messages, and the core's field names in error messages as the gRPC requests name them."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
@@ -78,14 +83,109 @@ def selected(query: Any) -> dict[str, list[str]]:
 
 
 def parse_message(message: M, data: Mapping[str, Any]) -> M:
-    """`data` (the REST API's JSON) into `message`."""
-    json_format.ParseDict(data, message)
+    """`data` (the REST API's JSON) into `message`, as json_format.ParseDict does. The core's answers take a
+    shorter way over the kinds of field these messages have (ParseDict's walk took 0.2-0.3 ms of each GetJob
+    FULL, the short way 0.03 ms); anything else, and anything wrong, goes through ParseDict, which says what is
+    wrong."""
+    try:
+        _fill(message, data)
+    except (_Unusual, KeyError, TypeError, ValueError):
+        message.Clear()
+        json_format.ParseDict(data, message)
     return message
 
 
 def parse_answer(message: M, answer: bytes) -> M:
-    json_format.Parse(answer, message)
-    return message
+    return parse_message(message, json.loads(answer))
+
+
+class _Unusual(Exception):
+    """A value the short way leaves to json_format."""
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SCALARS = {FieldDescriptor.TYPE_STRING: (str,), FieldDescriptor.TYPE_BOOL: (bool,),
+            FieldDescriptor.TYPE_DOUBLE: (float, int), FieldDescriptor.TYPE_INT32: (int,),
+            FieldDescriptor.TYPE_INT64: (int,), FieldDescriptor.TYPE_UINT32: (int,),
+            FieldDescriptor.TYPE_UINT64: (int,)}
+
+
+@dataclass(frozen=True)
+class _Field:
+    """What the short way needs to know of a field: its name, its oneof, whether it repeats, and its kind (the
+    Python types its values have; for an enum, the numbers of its names; "message" or "timestamp")."""
+
+    name: str
+    oneof: str | None
+    repeated: bool
+    kind: tuple[type, ...] | dict[str, int] | str
+
+
+@cache
+def _fields(descriptor: Descriptor) -> dict[str, _Field]:
+    """The fields of messages the short way fills, by their JSON names (no maps, no other well-known types)."""
+    fields = {}
+    for field in descriptor.fields:
+        kind: tuple[type, ...] | dict[str, int] | str
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            kind = {value.name: value.number for value in field.enum_type.values}
+        elif field.type != FieldDescriptor.TYPE_MESSAGE:
+            kind = _SCALARS.get(field.type, ())
+        elif field.message_type.full_name == "google.protobuf.Timestamp":
+            kind = "timestamp"
+        elif field.message_type.full_name.startswith("google.protobuf.") or field.message_type.GetOptions().map_entry:
+            kind = ()
+        else:
+            kind = "message"
+        oneof = field.containing_oneof.name if field.containing_oneof is not None else None
+        fields[field.json_name] = _Field(field.name, oneof, field.is_repeated, kind)
+    return fields
+
+
+def _fill(message: Message, data: Mapping[str, Any]) -> None:
+    fields = _fields(message.DESCRIPTOR)
+    oneofs: set[str] = set()
+    for name, value in data.items():
+        field = fields[name]
+        if field.oneof is not None:
+            if field.oneof in oneofs:
+                raise _Unusual
+            oneofs.add(field.oneof)
+        if not field.repeated:
+            if type(field.kind) is str:
+                _fill_part(getattr(message, field.name), field.kind, value)
+            else:
+                setattr(message, field.name, _scalar(field, value))
+        elif type(value) is not list:
+            raise _Unusual
+        elif type(field.kind) is str:
+            items = getattr(message, field.name)
+            for item in value:
+                _fill_part(items.add(), field.kind, item)
+        else:
+            getattr(message, field.name).extend([_scalar(field, item) for item in value])
+
+
+def _fill_part(message: Any, kind: str, value: Any) -> None:
+    if kind == "timestamp":
+        if type(value) is not str or not _TIMESTAMP.fullmatch(value):
+            raise _Unusual
+        since = datetime.fromisoformat(value) - _EPOCH
+        message.seconds, message.nanos = since.days * 86400 + since.seconds, since.microseconds * 1000
+    elif type(value) is dict:
+        message.SetInParent()
+        _fill(message, value)
+    else:
+        raise _Unusual
+
+
+def _scalar(field: _Field, value: Any) -> Any:
+    if type(field.kind) is dict:
+        return field.kind[value]
+    if type(value) not in field.kind:
+        raise _Unusual
+    return value
 
 
 # --- field names in messages
