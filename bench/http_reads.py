@@ -1,13 +1,16 @@
-"""GetJob FULL over HTTP at 16 concurrent clients, beside the same server's cheapest route (the health check).
-The load comes from wrk (Debian package), a second process on loopback."""
+"""GetJob FULL at 16 concurrent clients, beside the same server's cheapest call (the health check): over HTTP,
+the load from wrk (Debian package), a second process on loopback; then over gRPC, 16 callers on one channel from
+the bench's own process (bench/grpc_load.py) against grpc.health.v1's Check."""
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
 
+from bench import grpc_load
 from bench.harness import Figure, serving
 from bench.writes import BY, lifecycle
+from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.adapters.runtime import open_services
 from jobstore.adapters.settings import Settings
 
@@ -37,7 +40,22 @@ def run(settings: Settings, seconds: int, store: str = "") -> list[Figure]:
         wrk(f"{server.base}/healthz", key, 2)  # warm up
         health = wrk(f"{server.base}/healthz", key, seconds)
         get_job = wrk(f"{server.base}/v1/jobs/read-me?view=JOB_VIEW_FULL", key, seconds)
+        grpc_health, grpc_get_job = grpc_rates(server.grpc_target, key, seconds)
     on = f", {store}" if store else ""
     return [Figure(f"health check over HTTP, 16 clients{on}, requests/s (baseline)", health, "/s"),
             Figure(f"GetJob FULL over HTTP, 16 clients{on}, requests/s", get_job, "/s", health, ">= 0.6x",
-                   get_job / health >= 0.6)]
+                   get_job / health >= 0.6),
+            Figure(f"grpc.health.v1 Check, 16 callers{on}, calls/s (baseline)", grpc_health, "/s"),
+            Figure(f"GetJob FULL over gRPC, 16 callers{on}, calls/s", grpc_get_job, "/s", grpc_health, ">= 0.6x",
+                   grpc_get_job / grpc_health >= 0.6)]
+
+
+def grpc_rates(target: str, key: str, seconds: int) -> tuple[float, float]:
+    """(health checks/s, GetJob FULL calls/s) from 16 callers on one channel."""
+    request = grpc_load.get_job_request("read-me")
+    shown = rime.GetJobResponse.FromString(grpc_load.answer(target, key, grpc_load.GET_JOB, request)).job
+    assert shown.job_id == "read-me" and shown.job_progress_str, f"GetJob FULL did not show the job: {shown}"
+    grpc_load.for_seconds(target, key, grpc_load.HEALTH_CHECK, grpc_load.HEALTH_CHECK_REQUEST, 16, 2)  # warm up
+    health = grpc_load.for_seconds(target, key, grpc_load.HEALTH_CHECK, grpc_load.HEALTH_CHECK_REQUEST, 16, seconds)
+    get_job = grpc_load.for_seconds(target, key, grpc_load.GET_JOB, request, 16, seconds)
+    return health, get_job

@@ -1,7 +1,7 @@
-"""Job commands over HTTP as clients see them: job lifecycles (UpsertJob) from 8 client threads (Python,
-keep-alive connections, on the same machine) against one `jobstore serve`, beside raw psycopg doing the same
-writes from 8 threads as one single-row upsert transaction per command; the two measured in alternating
-rounds."""
+"""Job commands over HTTP and over gRPC as clients see them: job lifecycles (UpsertJob) from 8 client threads
+(Python, keep-alive connections, on the same machine) and from 8 gRPC callers on one channel against one
+`jobstore serve`, beside raw psycopg doing the same writes from 8 threads as one single-row upsert transaction per
+command; the three measured in alternating rounds."""
 from __future__ import annotations
 
 import http.client
@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from bench import grpc_load
 from bench.harness import Figure, serving
 from bench.writes import COMMANDS_PER_JOB, lifecycle_bodies
 from jobstore.adapters.settings import Settings
@@ -69,6 +70,11 @@ def lifecycles(jobs_per_thread: int) -> list[list[tuple[str, str, bytes | None]]
              for body in lifecycle_bodies(f"h-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
 
 
+def grpc_lifecycles(jobs_per_caller: int) -> list[list[bytes]]:
+    return [[grpc_load.upsert_request(body) for n in range(jobs_per_caller)
+             for body in lifecycle_bodies(f"g-{uuid.uuid4().hex[:10]}-{n}")] for _ in range(THREADS)]
+
+
 def health_checks(count_per_thread: int) -> list[list[tuple[str, str, bytes | None]]]:
     return [[("GET", "/healthz", None)] * count_per_thread for _ in range(THREADS)]
 
@@ -98,19 +104,30 @@ def raw_rate(settings: Settings, jobs_per_thread: int) -> float:
 
 def run(settings: Settings, jobs: int) -> list[Figure]:
     per_round = max(1, jobs // (ROUNDS * THREADS))
-    raw = service = health = 0.0
+    best = {"raw": 0.0, "http": 0.0, "grpc": 0.0}
     with serving(settings) as (server, key):
-        http_rate(server.port, key, lifecycles(max(1, per_round // 4)))  # warm up
-        raw_rate(settings, max(1, per_round // 4))
-        for round_number in range(ROUNDS):  # alternating; the best of each
-            for part in ("raw", "http") if round_number % 2 == 0 else ("http", "raw"):
-                if part == "raw":
-                    raw = max(raw, raw_rate(settings, per_round))
-                else:
-                    service = max(service, http_rate(server.port, key, lifecycles(per_round)))
+
+        def measure(part: str, jobs_each: int) -> float:
+            if part == "raw":
+                return raw_rate(settings, jobs_each)
+            if part == "http":
+                return http_rate(server.port, key, lifecycles(jobs_each))
+            return grpc_load.in_sequence(server.grpc_target, key, grpc_load.UPSERT_JOB, grpc_lifecycles(jobs_each))
+
+        parts = list(best)
+        for part in parts:  # warm up
+            measure(part, max(1, per_round // 4))
+        for round_number in range(ROUNDS):  # alternating: each round starts one part later; the best of each
+            for part in parts[round_number % 3:] + parts[:round_number % 3]:
+                best[part] = max(best[part], measure(part, per_round))
         health = http_rate(server.port, key, health_checks(per_round * COMMANDS_PER_JOB))
+    raw, service, over_grpc = best["raw"], best["http"], best["grpc"]
     return [Figure(f"raw psycopg upsert per command, {THREADS} threads (baseline), commands/s", raw, "/s"),
             Figure(f"job commands over HTTP, {THREADS} client threads, commands/s", service, "/s", raw, ">= 0.5x",
                    service / raw >= 0.5),
             Figure(f"the ceiling: health checks (no database) from the same {THREADS} client threads, requests/s",
-                   health, "/s", raw)]
+                   health, "/s", raw),
+            Figure(f"job commands over gRPC, {THREADS} callers on one channel, commands/s (vs raw)", over_grpc, "/s",
+                   raw),
+            Figure("job commands over gRPC, commands/s (vs job commands over HTTP)", over_grpc, "/s", service,
+                   ">= 1x", over_grpc >= service)]

@@ -18,7 +18,8 @@ def test_every_part_of_the_benchmark_suite_runs_and_prints_its_figures() -> None
                                             "JOBSTORE_TEST_DATABASE_URL": url})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for figure in ("job commands/s through the application service", "engine catch-up into both views",
-                   "ProjectionRunner catch-up", "GetJob FULL over HTTP", "lag from write acknowledged",
+                   "ProjectionRunner catch-up", "GetJob FULL over HTTP", "GetJob FULL over gRPC",
+                   "grpc.health.v1 Check", "job commands over gRPC", "lag from write acknowledged",
                    "first page of a project's jobs", "?version=N", "?asOf=T", "soak: 5xx answers"):
         assert figure in done.stdout, f"missing figure {figure!r}:\n{done.stdout}"
     assert "| soak: broken promises (log vs answers, illegal paths)      |            0 |" in done.stdout
