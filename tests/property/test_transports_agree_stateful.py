@@ -243,7 +243,7 @@ class Grpc:
             assert (status.code, status.message) == (error.code().value[0], error.details())
             assert not status.details
             return Outcome(None, status.code, status.message)
-        position = dict(call.initial_metadata()).get("x-jobstore-position")
+        position = dict(call.trailing_metadata()).get("x-jobstore-position")
         return Outcome(json_format.MessageToDict(response), position=None if position is None else int(position))
 
     def upsert(self, body: JSON) -> Outcome:
