@@ -110,3 +110,35 @@ def test_lookups_arriving_while_a_query_runs_form_the_next_batch(concurrent: int
 
     asyncio.run(main())
     assert len(table.queries) == 2
+
+
+def test_lookups_arriving_one_by_one_while_others_are_underway_gather_into_one_query() -> None:
+    """As gRPC calls on one connection arrive: one per turn of the event loop."""
+    table = Table({"a": "row a", "b": "row b", "c": "row c"})
+    lookups = Coalescer(table.fetch)
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(lookups.get("t", "a"))
+        await asyncio.sleep(0)  # its query is in flight
+        later = []
+        for key in "bc" * 3:
+            later.append(asyncio.ensure_future(lookups.get("t", key)))
+            await asyncio.sleep(0)
+        return [await first, *(await asyncio.gather(*later))]
+
+    assert asyncio.run(main()) == ["row a"] + ["row b", "row c"] * 3
+    assert table.queries == [("t", ["a"]), ("t", ["b", "c"])]
+
+
+def test_a_lookup_that_finds_none_underway_does_not_wait_to_gather() -> None:
+    table = Table({"a": "row a"})
+    lookups = Coalescer(table.fetch)
+
+    async def main() -> None:
+        lookup = asyncio.ensure_future(lookups.get("t", "a"))
+        for _ in range(3):  # the lookup, the flush it schedules, the query's task: no timer in between
+            await asyncio.sleep(0)
+        assert table.queries == [("t", ["a"])], "its query went without waiting to gather"
+        await lookup
+
+    asyncio.run(main())
