@@ -80,7 +80,11 @@ class Call:
         sent_id = self.metadata.get(REQUEST_ID)
         refusal = refused_request_id(sent_id, f"{REQUEST_ID} metadata")
         self.request_id = sent_id if sent_id and refusal is None else self.server_request_id
-        self.answer_metadata = [(REQUEST_ID, self.request_id), (SERVER_REQUEST_ID, self.server_request_id)]
+        # x-request-id echoes the client's id; without one it would repeat x-jobstore-request-id, and each
+        # unique value in the trailers costs both ends encoding it.
+        self.answer_metadata = [(SERVER_REQUEST_ID, self.server_request_id)]
+        if self.request_id != self.server_request_id:
+            self.answer_metadata.append((REQUEST_ID, self.request_id))
         if permission is None:
             return
         self.principal = await authenticate(self.core.services.keys, self.metadata.get(API_KEY), API_KEY)

@@ -16,7 +16,7 @@ from typing import Any
 
 Fetch = Callable[[Hashable, list[str]], Awaitable[dict[str, Any]]]
 MAX_KEYS_PER_QUERY = 500
-GATHER_SECONDS = 0.001
+GATHER_SECONDS = 0.002
 
 
 class Coalescer:
