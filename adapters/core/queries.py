@@ -32,7 +32,7 @@ from jobstore.projections.rows import ViewRow
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
 MIN_POSITION_WAIT_SECONDS = 5.0
 MAX_FEED = 1000
-AS_IT_WAS = "read a job as it was at an earlier version or instant: only auditor and admin keys may"
+AS_IT_WAS = "read a job as it was (asOf, version): only auditor and admin keys may"
 EVENT_PAGE_BYTES = MAX_PAGE_BYTES // 2  # of stored events: what auditors see of an event is smaller than it is
 
 

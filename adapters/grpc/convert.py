@@ -134,13 +134,14 @@ def in_proto_terms(error: InvalidArgument) -> InvalidArgument:
 
 # Headers and parameters of the REST API that messages name in passing, as a gRPC client knows them.
 _TERMS = re.compile(r"\b(?:minPosition|X-Jobstore-Position|Idempotency-Key)\b")
+_AS_IT_WAS = "(asOf, version)"  # the REST API's parameters for a job as it was: GetJobAsItWas over gRPC
 _TERM_NAMES = {"minPosition": "x-jobstore-min-position", "X-Jobstore-Position": "x-jobstore-position trailer",
                "Idempotency-Key": "idempotency-key"}
 
 
 def with_grpc_names(message: str) -> str:
     """A message that names the REST API's headers or parameters in passing, naming gRPC's metadata instead."""
-    return _TERMS.sub(lambda found: _TERM_NAMES[found.group(0)], message)
+    return _TERMS.sub(lambda found: _TERM_NAMES[found.group(0)], message.replace(_AS_IT_WAS, "(GetJobAsItWas)"))
 
 
 def replayed_in_proto_terms(error: ReplayedError) -> ReplayedError:

@@ -31,7 +31,7 @@ def test_a_page_token_named_in_a_problem_is_the_requests_page_token() -> None:
 
 def test_headers_and_parameters_named_in_passing_are_named_as_grpc_metadata() -> None:
     message = ("minPosition 9 is beyond the newest event in the log; use the X-Jobstore-Position of a write "
-               "(Idempotency-Key 'k' was used before)")
+               "(Idempotency-Key 'k' was used before; may not read a job as it was (asOf, version))")
     assert with_grpc_names(message) == ("x-jobstore-min-position 9 is beyond the newest event in the log; use the "
                                         "x-jobstore-position trailer of a write (idempotency-key 'k' was used "
-                                        "before)")
+                                        "before; may not read a job as it was (GetJobAsItWas))")
