@@ -46,8 +46,14 @@ class SQLiteDatabase:
     def transaction(self, write: bool = True, binary: bool = False) -> Iterator[Cursor]:
         conn = self._connection()
         cursor = conn.cursor()
+        if not write:  # as on PostgreSQL, a read runs in autocommit: BEGIN and COMMIT were two more statements
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
         try:
-            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            cursor.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
             raise DatabaseUnavailable(f"SQLite database {self.path} is busy or unreadable: {e}") from e
         try:
