@@ -18,9 +18,20 @@ JOBSTORE = shutil.which("jobstore", path=str(Path(sys.executable).parent)) or "j
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: held open together while chosen, so that no two are the same (two ports
+    chosen one after the other can be, and a server's HTTP and gRPC ports must not be)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _terminate(process: subprocess.Popen[bytes] | None) -> None:
@@ -59,8 +70,7 @@ class Server:
         self.home = home
         self.executable = executable
         home.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.grpc_port = free_port()
+        self.port, self.grpc_port = free_ports(2)
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSTORE_")}
         self.env["JOBSTORE_HOME"] = str(home)
@@ -92,7 +102,7 @@ class Server:
             if self.process is None or self.process.returncode is None or self.log().strip():
                 raise
             (self.home / "serve-first-exit.log").write_text(str(first))
-            self.port, self.grpc_port = free_port(), free_port()
+            self.port, self.grpc_port = free_ports(2)
             self.base = f"http://127.0.0.1:{self.port}"
             return self._start(wait)
 

@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from jobstore.adapters.grpc.protos import rime_jobs_pb2_grpc as rime_grpc
 from tests.e2e.conftest import StoreLocation
-from tests.e2e.server import JOBSTORE, Server, free_port
+from tests.e2e.server import JOBSTORE, Server, free_ports
 
 DEFAULT_GRPC_PORT = 50051
 LISTEN = "0A"
@@ -74,9 +74,9 @@ def wait_until_serving(process: subprocess.Popen[str], log: Path) -> None:
 
 
 def test_grpc_binds_to_loopback_on_port_50051_unless_told_otherwise(tmp_path: Path) -> None:
-    http_port = free_port()
+    http_port, other_port = free_ports(2)
     # The default port, unless something on this machine holds it already: then the test names a free one.
-    grpc_port = DEFAULT_GRPC_PORT if not anyone_listens_on(DEFAULT_GRPC_PORT) else free_port()
+    grpc_port = DEFAULT_GRPC_PORT if not anyone_listens_on(DEFAULT_GRPC_PORT) else other_port
     chosen = () if grpc_port == DEFAULT_GRPC_PORT else ("--grpc-port", str(grpc_port))
     env = {"PATH": str(Path(JOBSTORE).parent) + ":/usr/bin:/bin", "JOBSTORE_HOME": str(tmp_path)}
     log = tmp_path / "serve.log"
