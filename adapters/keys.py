@@ -49,13 +49,16 @@ def _digest(salt: str, secret: str) -> str:
 
 
 class KeyStore:
-    """API keys. Successful look-ups are remembered in this process only while a listener promises to forget
-    them the moment any process revokes a key (see `remember_while_listening`)."""
+    """API keys. Successful look-ups are remembered in this process only while it learns of every revocation by
+    any process before it answers another call: from a listener that forgets them the moment a key is revoked
+    (PostgreSQL, see `remember_while_listening`), or by asking the store, before each look-up, whether anything
+    was committed since the last one and, only then, whether more keys are revoked than before (SQLite)."""
 
     def __init__(self, table: KeyTable) -> None:
         self.table = table
         self._remembered: dict[str, Principal] = {}
         self._listening = False
+        self._revoked_seen: int | None = None  # on a store that tells of commits: revocations counted last time
         self._lock = threading.Lock()
 
     def remember_while_listening(self, listening: bool) -> None:
@@ -84,15 +87,29 @@ class KeyStore:
 
     async def authenticate(self, key: str) -> Principal | None:
         """The caller `key` names, or None when it is unknown or revoked."""
-        known = self._remembered.get(key)
-        if known is not None:
-            return known
+        if self._listening or self._no_revocation_since_last_look():
+            known = self._remembered.get(key)
+            if known is not None:
+                return known
         principal = await self.table.backend.point_read(lambda: self._look_up(key))
         if principal is not None:
             with self._lock:
-                if self._listening and len(self._remembered) < 10_000:
+                if (self._listening or self._revoked_seen is not None) and len(self._remembered) < 10_000:
                     self._remembered[key] = principal
         return principal
+
+    def _no_revocation_since_last_look(self) -> bool:
+        """Forgets the remembered keys when another connection revoked one; False when the store cannot tell."""
+        committed = self.table.backend.committed_elsewhere()
+        if committed is None:
+            return False
+        if committed or self._revoked_seen is None:
+            revoked = self.table.revoked_count()
+            if revoked != self._revoked_seen:
+                with self._lock:
+                    self._remembered.clear()
+                    self._revoked_seen = revoked
+        return True
 
     def _look_up(self, key: str) -> Principal | None:
         if not key.startswith(PREFIX) or "_" not in key[len(PREFIX):]:

@@ -110,6 +110,11 @@ class Backend(ABC):
         """Tell the other processes on this store that something changed on `channel` (if they can listen)."""
         return None
 
+    def committed_elsewhere(self) -> bool | None:
+        """Whether any other connection committed since this thread last asked, or None when the store cannot
+        tell cheaply (it has `listen` instead)."""
+        return None
+
     def listen(self, channel: str, stop: threading.Event, heard: Callable[[], None],
                listening: Callable[[bool], None]) -> bool:
         """Call `heard` on every notification of `channel` until `stop`, reconnecting as needed; `listening`

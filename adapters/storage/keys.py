@@ -58,6 +58,12 @@ class KeyTable:
             self.backend.notify(cursor, KEYS_CHANNEL)
         return True
 
+    def revoked_count(self) -> int:
+        """How many keys were ever revoked: it grows with every revocation (a key is never deleted)."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL")
+            return int(cursor.fetchone()[0])
+
     def any_active(self) -> bool:
         with self.db.transaction(write=False) as cursor:
             cursor.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1")

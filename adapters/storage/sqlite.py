@@ -66,6 +66,14 @@ class SQLiteDatabase:
         finally:
             cursor.close()
 
+    def committed_elsewhere(self) -> bool:
+        """Whether another connection, of this process or another, committed to the file since this thread last
+        asked (SQLite's data_version: read from the shared WAL index, no table is touched)."""
+        (version,) = self._connection().execute("PRAGMA data_version").fetchone()
+        last = getattr(self._local, "data_version", None)
+        self._local.data_version = version
+        return bool(version != last)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -90,7 +98,7 @@ class SQLiteBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.path = settings.sqlite_path
-        self.db = SQLiteDatabase(self.path)
+        self.db: SQLiteDatabase = SQLiteDatabase(self.path)
         self.description = f"SQLite at {self.path}"
 
     def event_store_env(self) -> dict[str, str]:
@@ -137,6 +145,9 @@ class SQLiteBackend(Backend):
                            f" ON CONFLICT (stream_id) DO UPDATE SET {updates}",
                            [(row.stream_id, _encode(row.document).decode(), row.version, row.position, *row.columns)
                             for row in rows])
+
+    def committed_elsewhere(self) -> bool:
+        return self.db.committed_elsewhere()
 
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
