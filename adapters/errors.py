@@ -1,6 +1,8 @@
 """The one place where errors become googlerpc Status codes and HTTP statuses (grpc-gateway's mapping)."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
@@ -14,6 +16,20 @@ from jobstore.domain.errors import (
     JobStoreError,
     OutOfRange,
 )
+
+E = TypeVar("E", bound=Exception)
+
+
+def at_position(error: E, position: int) -> E:
+    """`error`, raised by a read of a view that stood at `position`: its answer carries the position too, so that
+    a client can watch from it (a job not found yet, say)."""
+    error.position = position  # type: ignore[attr-defined]
+    return error
+
+
+def position_of(error: Exception) -> int | None:
+    position = getattr(error, "position", None)
+    return position if isinstance(position, int) else None
 
 
 class Unauthenticated(JobStoreError):

@@ -21,7 +21,7 @@ from jobstore.adapters.core.lists import (
     page_size,
     selection,
 )
-from jobstore.adapters.errors import DeadlineExceeded
+from jobstore.adapters.errors import DeadlineExceeded, at_position
 from jobstore.adapters.runtime import Services
 from jobstore.domain.enums import JobStatus, JobType, JobView
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
@@ -47,9 +47,19 @@ class EventPage:
 
 
 @dataclass(frozen=True)
+class JobRead:
+    """A job as a read shows it, and the position of the log the view it came from stood at (None for a job
+    as it was, rebuilt from the log)."""
+
+    job: dict[str, Any]
+    position: int | None
+
+
+@dataclass(frozen=True)
 class JobPage:
     jobs: list[dict[str, Any]]
     next_page_token: str | None
+    position: int  # of the view read: the page holds exactly the events up to it
 
     @property
     def has_more(self) -> bool:
@@ -81,7 +91,7 @@ class Queries:
 
     async def get_job(self, principal: Principal, job_id: str, view: str | None = None,
                       min_position: int | None = None, as_of: str | None = None,
-                      version: int | None = None) -> dict[str, Any]:
+                      version: int | None = None) -> JobRead:
         """GetJob from the view; for auditors, with `as_of` or `version`, the job as it was, from the log."""
         authorize(principal, Permission.READ)
         if as_of is None and version is None:
@@ -89,9 +99,9 @@ class Queries:
             checked = parse_job_id(job_id)
             await self.wait_for_views(min_position)
             found = await self.services.views.get_async(shown, checked)
-            if found is None:
-                raise JobNotFound(checked)
-            return present(found.document, shown, self.now())
+            if found.row is None:
+                raise at_position(JobNotFound(checked), found.position)
+            return JobRead(present(found.row.document, shown, self.now()), found.position)
         authorize(principal, Permission.AUDIT, AS_IT_WAS)
         shown = parse_view(view)
         if as_of is not None and version is not None:
@@ -102,7 +112,7 @@ class Queries:
             document, moment = await to_thread.run_sync(audit.at_version, checked, version)
         else:
             document, moment = await to_thread.run_sync(audit.as_of, checked, parse_rfc3339("asOf", as_of or ""))
-        return present(document, shown, moment)
+        return JobRead(present(document, shown, moment), None)
 
     async def list_jobs(self, principal: Principal, *, project: str | None = None, agent: str | None = None,
                         view: str | None = None, selected: dict[str, list[str]] | None = None,
@@ -123,33 +133,38 @@ class Queries:
                                                    "start again from the first page without pageToken")
             wanted = issued_for
         await self.wait_for_views(min_position)
-        rows, more = await to_thread.run_sync(self.services.views.page, shown, wanted, after, limit,
-                                              page_document_bytes(limit))
+        rows, more, position = await to_thread.run_sync(self.services.views.page, shown, wanted, after, limit,
+                                                        page_document_bytes(limit))
         moment = self.now()
         jobs = [present(row.document, shown, moment) for row in rows]
         token = None if not more else encode_token(self.services.page_secret, wanted,
                                                    PageKey(rows[-1].creation_time, rows[-1].job_id))
-        return JobPage(jobs, token)
+        return JobPage(jobs, token, position)
 
-    async def project_id(self, principal: Principal, job_id: str, min_position: int | None = None) -> str:
-        """GetProjectID: the project of a stress test or file scan."""
-        row = await self._row(principal, job_id, min_position)
+    async def project_id(self, principal: Principal, job_id: str, min_position: int | None = None
+                         ) -> tuple[str, int]:
+        """GetProjectID: the project of a stress test or file scan, and the view's position."""
+        row, position = await self._row(principal, job_id, min_position)
         project = project_id(row.document)
         if project is None:
-            raise FailedPrecondition(f"job {row.job_id!r} ({row.document['jobType']}) belongs to no project")
-        return project
+            raise at_position(FailedPrecondition(f"job {row.job_id!r} ({row.document['jobType']}) belongs to no "
+                                                 "project"), position)
+        return project, position
 
-    async def test_run_id(self, principal: Principal, job_id: str, min_position: int | None = None) -> str:
-        """GetTestRunID: only a stress test that succeeded has one to give."""
-        row = await self._row(principal, job_id, min_position)
+    async def test_run_id(self, principal: Principal, job_id: str, min_position: int | None = None
+                          ) -> tuple[str, int]:
+        """GetTestRunID: only a stress test that succeeded has one to give; and the view's position."""
+        row, position = await self._row(principal, job_id, min_position)
         job_type, status = row.document["jobType"], row.document["status"]
         if job_type != JobType.MODEL_STRESS_TEST.value or status != JobStatus.SUCCEEDED.value:
-            raise FailedPrecondition(f"job {row.job_id!r} is a {job_type} in {status}; a test run id is given "
-                                     "only for a JOB_TYPE_MODEL_STRESS_TEST job in JOB_STATUS_SUCCEEDED")
+            raise at_position(FailedPrecondition(
+                f"job {row.job_id!r} is a {job_type} in {status}; a test run id is given only for a "
+                "JOB_TYPE_MODEL_STRESS_TEST job in JOB_STATUS_SUCCEEDED"), position)
         test_run_id = row.document.get("jobData", {}).get("stress", {}).get("testRunId")
         if test_run_id is None:
-            raise FailedPrecondition(f"job {row.job_id!r} succeeded but has no jobData.stress.testRunId")
-        return str(test_run_id)
+            raise at_position(FailedPrecondition(f"job {row.job_id!r} succeeded but has no "
+                                                 "jobData.stress.testRunId"), position)
+        return str(test_run_id), position
 
     async def history(self, principal: Principal, job_id: str, after_version: int = 0) -> EventPage:
         """A job's events after `after_version`, oldest first, with their links in its hash chain; as many as
@@ -195,11 +210,11 @@ class Queries:
             raise DeadlineExceeded(f"the views did not reach position {position} within "
                                    f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status`")
 
-    async def _row(self, principal: Principal, job_id: str, min_position: int | None) -> ViewRow:
+    async def _row(self, principal: Principal, job_id: str, min_position: int | None) -> tuple[ViewRow, int]:
         authorize(principal, Permission.READ)
         checked = parse_job_id(job_id)
         await self.wait_for_views(min_position)
-        row = await self.services.views.get_async(JobView.BASIC, checked)
+        row, position = await self.services.views.get_async(JobView.BASIC, checked)
         if row is None:
-            raise JobNotFound(checked)
-        return row
+            raise at_position(JobNotFound(checked), position)
+        return row, position

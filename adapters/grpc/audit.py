@@ -34,10 +34,10 @@ async def get_job_as_it_was(call: Call, request: v1.GetJobAsItWasRequest) -> v1.
     if moment is None:
         raise InvalidArgument("as_of", "give as_of or version: the instant or the number of events to rebuild the "
                                       "job at")
-    job = await call.core.queries.get_job(
+    read = await call.core.queries.get_job(
         call.caller.principal, request.job_id, optional_enum_name(rime.JobView, request.view),
         as_of=request.as_of if moment == "as_of" else None, version=request.version if moment == "version" else None)
-    return message(v1.GetJobAsItWasResponse, {"job": job})
+    return message(v1.GetJobAsItWasResponse, {"job": read.job})
 
 
 async def stream_log(call: Call, request: v1.StreamLogRequest) -> AsyncIterator[v1.Event]:

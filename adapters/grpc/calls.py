@@ -20,7 +20,7 @@ from jobstore.adapters.core.access import Permission, Principal, authenticate, a
 from jobstore.adapters.core.commands import Caller, Written, new_request_id, refused_request_id
 from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.core.service import Core
-from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, status_of
+from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, position_of, status_of
 from jobstore.adapters.grpc.convert import check_request, in_proto_terms, replayed_in_proto_terms, with_grpc_names
 from jobstore.adapters.observability import Metrics
 from jobstore.domain.errors import InvalidArgument
@@ -95,6 +95,10 @@ class Call:
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("the call's deadline passed before it could begin; nothing was done")
 
+    def read_at(self, position: int) -> None:
+        """A read's answer carries the position of the log the view it came from stood at (to watch from)."""
+        self.answer_metadata.append((POSITION, str(position)))
+
     def written(self, written: Written) -> None:
         if written.position is not None:
             self.answer_metadata.append((POSITION, str(written.position)))
@@ -145,6 +149,9 @@ async def abort(call: Call, error: Exception, route: str) -> None:
     trailing = (*call.answer_metadata, (STATUS_DETAILS, details))
     if isinstance(error, ReplayedError):
         trailing = (*trailing, ("idempotent-replayed", "true"))
+    position = position_of(error)
+    if position is not None:
+        trailing = (*trailing, (POSITION, str(position)))
     if expired(call.context):
         raise asyncio.CancelledError
     await call.context.abort(STATUS_CODES[code], message, trailing_metadata=trailing)

@@ -62,9 +62,11 @@ async def cancel_job(call: Call, request: rime.CancelJobRequest) -> rime.CancelJ
 
 
 async def get_job(call: Call, request: rime.GetJobRequest) -> rime.GetJobResponse:
-    job = await call.core.queries.get_job(call.caller.principal, request.job_id,
-                                          optional_enum_name(rime.JobView, request.view), call.min_position)
-    return message(rime.GetJobResponse, {"job": job})
+    read = await call.core.queries.get_job(call.caller.principal, request.job_id,
+                                           optional_enum_name(rime.JobView, request.view), call.min_position)
+    assert read.position is not None, "a job read from its view"
+    call.read_at(read.position)
+    return message(rime.GetJobResponse, {"job": read.job})
 
 
 async def list_jobs(call: Call, request: rime.ListJobsRequest) -> rime.ListJobsResponse:
@@ -74,7 +76,7 @@ async def list_jobs(call: Call, request: rime.ListJobsRequest) -> rime.ListJobsR
         call.caller.principal, agent=agent, view=optional_enum_name(rime.JobView, request.view),
         selected=selected(query), page_token=request.page_token or None, size=request.page_size,
         min_position=call.min_position)
-    return message(rime.ListJobsResponse, _page(page))
+    return message(rime.ListJobsResponse, _page(call, page))
 
 
 async def list_jobs_for_project(call: Call, request: rime.ListJobsForProjectRequest
@@ -85,10 +87,11 @@ async def list_jobs_for_project(call: Call, request: rime.ListJobsForProjectRequ
         call.caller.principal, project=request.project_id.uuid, view=optional_enum_name(rime.JobView, request.view),
         selected=selected(request.first_page_query), page_token=request.page_token or None,
         size=request.page_size, min_position=call.min_position)
-    return message(rime.ListJobsForProjectResponse, _page(page))
+    return message(rime.ListJobsForProjectResponse, _page(call, page))
 
 
-def _page(page: JobPage) -> dict[str, Any]:
+def _page(call: Call, page: JobPage) -> dict[str, Any]:
+    call.read_at(page.position)
     answer: dict[str, Any] = {"jobs": page.jobs, "hasMore": page.has_more}
     if page.next_page_token is not None:
         answer["nextPageToken"] = page.next_page_token
@@ -96,12 +99,15 @@ def _page(page: JobPage) -> dict[str, Any]:
 
 
 async def get_project_id(call: Call, request: rime.GetProjectIDRequest) -> rime.GetProjectIDResponse:
-    project = await call.core.queries.project_id(call.caller.principal, request.job_id, call.min_position)
+    project, position = await call.core.queries.project_id(call.caller.principal, request.job_id, call.min_position)
+    call.read_at(position)
     return rime.GetProjectIDResponse(project_id=rime.UUID(uuid=project))
 
 
 async def get_test_run_id(call: Call, request: rime.GetTestRunIDRequest) -> rime.GetTestRunIDResponse:
-    test_run = await call.core.queries.test_run_id(call.caller.principal, request.job_id, call.min_position)
+    test_run, position = await call.core.queries.test_run_id(call.caller.principal, request.job_id,
+                                                             call.min_position)
+    call.read_at(position)
     return rime.GetTestRunIDResponse(test_run_id=test_run)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from jobstore.adapters.core.access import Permission, Principal, authenticate, authorize
 from jobstore.adapters.core.commands import IDEMPOTENCY_KEY, Caller, Written, error_body
 from jobstore.adapters.core.service import Core
-from jobstore.adapters.errors import ReplayedError, ResourceExhausted, status_of
+from jobstore.adapters.errors import ReplayedError, ResourceExhausted, position_of, status_of
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.requests import invalid_argument
 
@@ -91,8 +91,16 @@ def error_response(error: Exception, server_request_id: str | None = None) -> JS
     _, http_status = status_of(error)
     if http_status == 500:
         body["message"] = f"internal error (request id {server_request_id}); the server log has the details"
-    headers = {"Idempotent-Replayed": "true"} if isinstance(error, ReplayedError) else None
+    headers = {"Idempotent-Replayed": "true"} if isinstance(error, ReplayedError) else {}
+    position = position_of(error)
+    if position is not None:
+        headers[POSITION_HEADER] = str(position)
     return JSONResponse(body, status_code=http_status, headers=headers)
+
+
+def read_response(answer: dict[str, Any], position: int | None) -> JSONResponse:
+    """A read's answer, and the position of the log the view it came from stood at (to watch from)."""
+    return JSONResponse(answer, headers=None if position is None else {POSITION_HEADER: str(position)})
 
 
 def written_response(written: Written) -> Response:

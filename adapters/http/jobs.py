@@ -23,6 +23,7 @@ from jobstore.adapters.http.common import (
     parse_query,
     permitted,
     raw_body,
+    read_response,
     success,
     written_response,
 )
@@ -42,6 +43,14 @@ def with_position(answer: dict[int | str, dict[str, Any]]) -> dict[int | str, di
     answer[200]["headers"] = {POSITION_HEADER: {
         "description": "where the write's event stands in the log, for minPosition (absent when nothing changed)",
         "schema": {"type": "string"}}}
+    return answer
+
+
+def read_at_position(answer: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    answer[200]["headers"] = {POSITION_HEADER: {
+        "description": "the log position the view stood at when read: the answer holds exactly the events up to "
+                       "it (watch from it to miss nothing and repeat nothing); also on a NOT_FOUND or "
+                       "FAILED_PRECONDITION answer", "schema": {"type": "string"}}}
     return answer
 
 
@@ -115,9 +124,11 @@ SELECTIONS = [{"name": f.parameter, "in": "query", "required": False,
                "description": f"repeated {f.values.__name__} names; empty means all",
                "schema": {"type": "array", "items": {"type": "string", "enum": [v.value for v in f.values]}}}
               for f in FILTERS.values()]
-PAGE = success("A page of jobs, newest first", jobs=({"type": "array", "items": JOB_SCHEMA}, True),
-               hasMore=({"type": "boolean"}, True),
-               nextPageToken=({"type": "string", "description": "for the next page; only when hasMore"}, False))
+PAGE = read_at_position(success("A page of jobs, newest first",
+                                jobs=({"type": "array", "items": JOB_SCHEMA}, True),
+                                hasMore=({"type": "boolean"}, True),
+                                nextPageToken=({"type": "string", "description": "for the next page; only when "
+                                                                                  "hasMore"}, False)))
 
 
 def _selected(request: Request) -> dict[str, list[str]]:
@@ -128,7 +139,7 @@ def _page(page: JobPage) -> JSONResponse:
     answer: dict[str, Any] = {"jobs": page.jobs, "hasMore": page.has_more}
     if page.next_page_token is not None:
         answer["nextPageToken"] = page.next_page_token
-    return JSONResponse(answer)
+    return read_response(answer, page.position)
 
 
 # Before the job routes: /v1/jobs/project/{projectId} lists a project, whatever its id (`events`, `project-id`,
@@ -144,36 +155,39 @@ async def list_jobs_for_project(projectId: str, request: Request) -> JSONRespons
 
 
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
-            openapi_extra=documented(GetJobQuery), responses=success("The job", job=(JOB_SCHEMA, True)))
+            openapi_extra=documented(GetJobQuery),
+            responses=read_at_position(success("The job", job=(JOB_SCHEMA, True))))
 async def get_job(jobId: str, request: Request) -> JSONResponse:
     if "asOf" in request.query_params or "version" in request.query_params:
         principal = await permitted(request, Permission.AUDIT, AS_IT_WAS)
     else:
         principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, GetJobQuery)
-    job = await core_of(request).queries.get_job(principal, jobId, query.view, query.min_position, query.as_of,
-                                                 query.version)
-    return JSONResponse({"job": job})
+    read = await core_of(request).queries.get_job(principal, jobId, query.view, query.min_position, query.as_of,
+                                                  query.version)
+    return read_response({"job": read.job}, read.position)
 
 
 @router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID",
             openapi_extra=documented(ReadQuery),
-            responses=success("The job's project", projectId=({"$ref": "#/components/schemas/RimeUUID"}, True)))
+            responses=read_at_position(success("The job's project",
+                                               projectId=({"$ref": "#/components/schemas/RimeUUID"}, True))))
 async def get_project_id(jobId: str, request: Request) -> JSONResponse:
     principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ReadQuery)
-    project = await core_of(request).queries.project_id(principal, jobId, query.min_position)
-    return JSONResponse({"projectId": {"uuid": project}})
+    project, position = await core_of(request).queries.project_id(principal, jobId, query.min_position)
+    return read_response({"projectId": {"uuid": project}}, position)
 
 
 @router.get("/v1/jobs/{jobId}/test-run-id", tags=["JobReader"], summary="GetTestRunID",
             openapi_extra=documented(ReadQuery),
-            responses=success("The succeeded stress test's run", testRunId=({"type": "string"}, True)))
+            responses=read_at_position(success("The succeeded stress test's run",
+                                               testRunId=({"type": "string"}, True))))
 async def get_test_run_id(jobId: str, request: Request) -> JSONResponse:
     principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ReadQuery)
-    return JSONResponse({"testRunId": await core_of(request).queries.test_run_id(principal, jobId,
-                                                                                  query.min_position)})
+    test_run_id, position = await core_of(request).queries.test_run_id(principal, jobId, query.min_position)
+    return read_response({"testRunId": test_run_id}, position)
 
 
 @router.get("/v1/jobs", tags=["JobReader"], summary="ListJobs", responses=PAGE,

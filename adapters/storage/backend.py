@@ -18,6 +18,10 @@ from jobstore.projections.rows import ViewRow
 
 T = TypeVar("T")
 EventRow = tuple[int, str, int, str, bytes]  # position, stream id (canonical text), version, topic, state
+# A view table's position as one record (0 before its first batch), to join its rows to: one statement reads
+# both from one snapshot, so that the rows read hold exactly the events up to that position.
+VIEW_POSITION = "COALESCE(at.view_position, 0)"
+POSITION_OF_TABLE = "(SELECT MAX(position) AS view_position FROM projection_positions WHERE table_name = ?) AS at"
 EVENTS_CHANNEL = "jobstore_events"  # the event store NOTIFYs this channel in every append (PostgreSQL)
 KEYS_CHANNEL = "jobstore_keys"  # NOTIFYed when an API key is revoked (PostgreSQL)
 
@@ -98,7 +102,9 @@ class Backend(ABC):
 
     @abstractmethod
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
-        """`columns` of the rows of the view table `table` holding `job_ids`, read from the event loop."""
+        """The position of the view table `table`, then `columns` (of its rows, named `v`), of the rows holding
+        `job_ids`, read in one statement from the event loop: at least one record, all NULL but the position
+        when none is found."""
 
     @abstractmethod
     async def point_read(self, read: Callable[[], T]) -> T:

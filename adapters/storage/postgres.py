@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.backend import Backend, EventRow, T, ViewLocks
+from jobstore.adapters.storage.backend import POSITION_OF_TABLE, VIEW_POSITION, Backend, EventRow, T, ViewLocks
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
 from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
 from jobstore.adapters.storage.library import POSTGRES_FACTORY_TOPIC
@@ -251,8 +251,9 @@ class PostgresBackend(Backend):
             await self._async_pool.open()
         try:
             async with self._async_pool.connection() as conn:
-                cursor = await conn.execute(f"SELECT {columns} FROM {table} WHERE job_id = ANY(%s)".encode(),
-                                            (list(job_ids),))
+                cursor = await conn.execute(f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
+                                            f"LEFT JOIN {table} AS v ON v.job_id = ANY(?)".replace("?", "%s").encode(),
+                                            (table, list(job_ids)))
                 return await cursor.fetchall()
         except _UNREACHABLE as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.backend import Backend, EventRow, T
+from jobstore.adapters.storage.backend import POSITION_OF_TABLE, VIEW_POSITION, Backend, EventRow, T
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
 from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
 from jobstore.projections.rows import ViewRow
@@ -160,6 +160,7 @@ class SQLiteBackend(Backend):
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
         """In place, on the event loop, as `point_read`."""
         with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT {columns} FROM {table} WHERE job_id IN ({', '.join('?' * len(job_ids))})",
-                           job_ids)
+            cursor.execute(f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
+                           f"LEFT JOIN {table} AS v ON v.job_id IN ({', '.join('?' * len(job_ids))})",
+                           (table, *job_ids))
             return cursor.fetchall()

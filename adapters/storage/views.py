@@ -9,14 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 
 from jobstore.adapters.core.lists import JobFilter, PageKey
 from jobstore.adapters.storage.backend import Backend
 from jobstore.adapters.storage.coalesce import Coalescer
-from jobstore.adapters.storage.pages import read_page
+from jobstore.adapters.storage.pages import read_view_page
 from jobstore.adapters.storage.schema import create_view_table
 from jobstore.domain.enums import JobView
 from jobstore.projections.columns import COLUMN_NAMES
@@ -25,9 +25,25 @@ from jobstore.projections.rows import ViewRow
 
 _SELECT = ", ".join(("stream_id", "document", "version", "position", *COLUMN_NAMES))  # as _COLUMNS
 _COLUMNS = ["stream_id", "document", "version", "position", *COLUMN_NAMES]
+_SELECT_FROM_V = ", ".join(f"v.{column}" for column in _COLUMNS)
 _JOB_ID = 4 + COLUMN_NAMES.index("job_id")  # where job_id stands in a selected record
 TABLE_CACHE_SECONDS = 1.0
 T = TypeVar("T")
+
+
+class ViewRead(NamedTuple):
+    """A job's row as a view holds it (None: no such job) and the view's position when it was read."""
+
+    row: ViewRow | None
+    position: int
+
+
+class ViewPage(NamedTuple):
+    """A page of a list: its rows, whether more follow, and the view's position when it was read."""
+
+    rows: list[ViewRow]
+    more: bool
+    position: int
 
 
 class _Refused(Exception):
@@ -169,28 +185,30 @@ class SqlViewStore:
             return None if record is None else _row(record)
         return self._reading(view, read)
 
-    async def get_async(self, view: JobView, job_id: str) -> ViewRow | None:
-        """`get` for the event loop: lookups that arrive together share one query (see coalesce.py)."""
+    async def get_async(self, view: JobView, job_id: str) -> ViewRead:
+        """`get` for the event loop, with the view's position read in the same statement: lookups that arrive
+        together share one query (see coalesce.py)."""
         if time.monotonic() - self._cached_at > TABLE_CACHE_SECONDS:
             await self.backend.point_read(lambda: self.tables(True))
         for fresh in (False, True):
             table = self._cache[stored_view(view)]
             try:
-                record = await self._lookups.get(table, job_id)
+                return cast(ViewRead, await self._lookups.get(table, job_id))
             except Exception as error:
                 if fresh or not self.backend.is_missing_table(error):
                     raise
                 await self.backend.point_read(lambda: self.tables(True))
-                continue
-            return None if record is None else _row(record)
-        return None
+        raise AssertionError("unreachable: the second try returns or raises")
 
-    async def _rows_by_job_id(self, table: Hashable, job_ids: list[str]) -> dict[str, Any]:
-        records = await self.backend.rows_by_job_id(str(table), _SELECT, job_ids)
-        return {record[_JOB_ID]: record for record in records}
+    async def _rows_by_job_id(self, table: Hashable, job_ids: list[str]) -> dict[str, ViewRead]:
+        records = await self.backend.rows_by_job_id(str(table), _SELECT_FROM_V, job_ids)
+        position = int(records[0][0])
+        found = {record[1 + _JOB_ID]: ViewRead(_row(record[1:]), position) for record in records
+                 if record[1] is not None}
+        return {job_id: found.get(job_id) or ViewRead(None, position) for job_id in job_ids}
 
     def page(self, view: JobView, wanted: JobFilter, after: PageKey | None, limit: int,
-             max_bytes: int) -> tuple[list[ViewRow], bool]:
+             max_bytes: int) -> ViewPage:
         """Up to `limit` rows matching `wanted`, newest first, starting after `after`, whose documents hold at
         most `max_bytes` together (the first row comes whatever its size); and whether more rows match.
 
@@ -213,11 +231,11 @@ class SqlViewStore:
             params.extend((after.creation_time, after.creation_time, after.job_id))
         condition = " AND ".join(where) or "TRUE"
 
-        def read(table: str) -> tuple[list[ViewRow], bool]:
+        def read(table: str) -> ViewPage:
             with self.db.transaction(write=False) as cursor:
-                records, more = read_page(cursor, self.backend, _COLUMNS, 1, table, condition, params,
-                                          "creation_time DESC, job_id DESC", limit, max_bytes)
-            return [_row(record) for record in records], more
+                records, more, position = read_view_page(cursor, self.backend, _COLUMNS, 1, table, condition,
+                                                         params, "creation_time DESC, job_id DESC", limit, max_bytes)
+            return ViewPage([_row(record) for record in records], more, position)
         return self._reading(view, read)
 
     def job_ids(self, view: JobView) -> list[str]:

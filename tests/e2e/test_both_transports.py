@@ -142,11 +142,12 @@ def named(api: Transport, field: str) -> str:
 
 
 def refused(answer: Answer, code: int, api: Transport | None = None, field: str | None = None) -> Answer:
-    """`answer` is an error with `code`, a googlerpc Status that has no place in the log; with `field`, its
-    message begins with the field as `api` names it."""
+    """`answer` is an error with `code`, a googlerpc Status that has no place in the log (only a read's NOT_FOUND
+    and FAILED_PRECONDITION say where the view stood); with `field`, its message begins with the field as `api`
+    names it."""
     assert answer.code == code, (answer.code, answer.message)
     assert answer.body == {"code": code, "message": answer.message, "details": []}
-    assert answer.message.strip() and answer.position is None
+    assert answer.message.strip() and (answer.position is None or code in (NOT_FOUND, FAILED_PRECONDITION))
     if field is not None:
         assert api is not None
         assert answer.message.startswith(f"{named(api, field)}: "), (named(api, field), answer.message)
@@ -207,7 +208,7 @@ def test_an_upsert_creates_the_job_and_a_read_at_its_position_shows_it(
         assert unset not in job
 
     read = accepted(api.get_job(job_id, key=keys.reader, min_position=created.position))
-    assert comparable(read.job) == comparable(job) and read.position is None
+    assert comparable(read.job) == comparable(job) and read.position == created.position
     listed = accepted(api.list_jobs(agent=agent, key=keys.reader, min_position=created.position))
     assert [comparable(j) for j in listed.body["jobs"]] == [comparable(job)] and listed.body["hasMore"] is False
 
@@ -800,8 +801,33 @@ def test_every_read_at_a_writes_position_shows_the_write(api: Transport, keys: K
         assert accepted(api.get_project_id(job_id, key=reader, min_position=done)).body == \
             {"projectId": {"uuid": project}}
     head = probe(api, keys.writer)
-    assert accepted(api.get_job(job_id, key=keys.reader, min_position=head)).position is None
+    assert accepted(api.get_job(job_id, key=keys.reader, min_position=head)).position == head
     refused(api.get_job(job_id, key=keys.reader, min_position=head + 1), OUT_OF_RANGE)
+
+
+def test_every_read_says_the_position_its_view_stood_at(api: Transport, keys: Keys) -> None:
+    """The position a read answers with is the one its view held when read (here, with no other writer, the
+    write just made), so that a client can watch from it; a read that finds no job, or refuses one, says it too."""
+    job_id, project, agent = unique("where"), unique("project"), unique("agent")
+    accepted(api.upsert(stress_job(job_id, project, status=PENDING, agentId={"uuid": agent}), key=keys.writer))
+    written = move(api, keys.writer, job_id, RUNNING).position
+    assert written is not None
+    reads = {
+        "GetJob": lambda: api.get_job(job_id, key=keys.reader, min_position=written),
+        "GetJob FULL": lambda: api.get_job(job_id, view=FULL, key=keys.reader, min_position=written),
+        "ListJobs": lambda: api.list_jobs(agent=agent, key=keys.reader, min_position=written),
+        "ListJobsForProject": lambda: api.list_jobs_for_project(project, key=keys.reader, min_position=written),
+        "an empty page": lambda: api.list_jobs(agent=unique("nobody"), key=keys.reader, min_position=written),
+        "GetProjectID": lambda: api.get_project_id(job_id, key=keys.reader, min_position=written),
+    }
+    for name, read in reads.items():
+        assert accepted(read()).position == written, name
+    for answer in (refused(api.get_job(unique("absent"), key=keys.reader, min_position=written), NOT_FOUND),
+                   refused(api.get_test_run_id(job_id, key=keys.reader, min_position=written), FAILED_PRECONDITION)):
+        assert answer.position == written
+    later = move(api, keys.writer, job_id, SUCCEEDED).position
+    assert later is not None and later > written
+    assert accepted(api.get_test_run_id(job_id, key=keys.reader, min_position=later)).position == later
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_a_page_stops_before_the_job_that_would_take_it_over_the_bytes_allowed(
     budgets = sorted({1, *running, *(r - 1 for r in running), *(r + 1 for r in running), 10**9})
     for limit in (1, 2, 3, len(sizes), 100):
         for max_bytes in budgets:
-            rows, more = services.views.page(JobView.FULL, JobFilter(project_id=project), None, limit, max_bytes)
+            rows, more, _ = services.views.page(JobView.FULL, JobFilter(project_id=project), None, limit, max_bytes)
             assert ([row.job_id for row in rows], more) == expected_cut(newest_first, limit, max_bytes), \
                 (limit, max_bytes)
             assert [row.document for row in rows] == [row.document for row in newest_first[:len(rows)]]
@@ -62,7 +62,7 @@ def test_a_job_larger_than_the_bytes_allowed_comes_alone_and_the_next_page_goes_
     project = newest_first[0].document["jobData"]["stress"]["projectId"]["uuid"]
     wanted, seen, after = JobFilter(project_id=project), [], None
     while True:
-        rows, more = services.views.page(JobView.FULL, wanted, after, 100, 1)
+        rows, more, _ = services.views.page(JobView.FULL, wanted, after, 100, 1)
         assert len(rows) == 1
         seen.append(rows[0].job_id)
         if not more:

@@ -128,12 +128,12 @@ def test_a_column_declared_since_is_added_to_the_old_view_tables_and_filled_from
         upgraded: Services) -> None:
     """The stores were written before views had a termination_reason column; opening them adds it."""
     for view in (JobView.BASIC, JobView.FULL):
-        failed, _ = upgraded.views.page(view, JobFilter(selected=(("termination_reason", (OOM,)),)), None, 10,
-                                        MAX_PAGE_BYTES)
+        failed, _, _ = upgraded.views.page(view, JobFilter(selected=(("termination_reason", (OOM,)),)), None,
+                                           10, MAX_PAGE_BYTES)
         assert [row.job_id for row in failed] == ["firewall-1"]
         assert failed[0].columns[COLUMN_NAMES.index("termination_reason")] == OOM
         assert upgraded.views.page(view, JobFilter(selected=(("termination_reason", (GENERIC,)),)), None, 10,
-                                   MAX_PAGE_BYTES) == ([], False)
+                                   MAX_PAGE_BYTES)[:2] == ([], False)
 
 
 def test_idempotent_answers_kept_by_the_earlier_version_are_given_back_the_same(upgraded: Services) -> None:

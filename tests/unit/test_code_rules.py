@@ -51,7 +51,8 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|LISTEN|NOTIF
 # runs of `?` placeholders. Request data always travels as parameters.
 SPLICEABLE = re.compile(r"^(table|_SELECT|self\.table|self\.position|self\.events_table|self\.recorded_at|"
                         r"self\.backend\.stream_as_text|at|columns|column|column\.name|column\.index|listed|updates|"
-                        r"clause|channel|size|order|where|cut|selected|CHANNEL|KEYS_CHANNEL|' AND '\.join\(where\)|"
+                        r"clause|channel|size|order|where|cut|selected|page|CHANNEL|KEYS_CHANNEL|"
+                        r"VIEW_POSITION|POSITION_OF_TABLE|' AND '\.join\(where\)|"
                         r"', '\.join\(names\)|"
                         r"', '\.join\('\?' \* len\([\w.]+\)\))$")
 
