@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import gc
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from jobstore.adapters.audit import Audit
 from jobstore.adapters.keys import KeyStore
@@ -54,6 +55,7 @@ class Services:
     page_secret: bytes
     last_written: int = 0
     worker: ProjectionWorker | None = None
+    wakers: list[Callable[[], None]] = field(default_factory=list)  # told of every write (the watches' tail)
 
     def start_projections(self) -> ProjectionWorker:
         """Run the projections in this process, in the background (see adapters/worker.py)."""
@@ -66,6 +68,8 @@ class Services:
         if position is not None and position > self.last_written:
             self.last_written = position
         self.engine.wake.set()
+        for wake in self.wakers:
+            wake()
 
     def own_writes_visible(self) -> bool:
         """Whether reads need not wait for this process's writes (known without asking the database)."""

@@ -30,6 +30,7 @@ class DrainingServer(uvicorn.Server):
         self.grpc_server = grpc_server
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.app.state.core.queries.watches.close()  # each watch ends with a last bookmark
         if self.grpc_server is not None:
             self.app.state.draining.append(asyncio.ensure_future(self.grpc_server.stop(GRACEFUL_SECONDS)))
         await super().shutdown(sockets)

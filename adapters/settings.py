@@ -21,6 +21,8 @@ class Settings:
     http_request_timeout: float = 30.0
     http_keep_alive_timeout: int = 5
     http_max_connections: int = 1000
+    watch_buffer: int = 1000  # changes waiting for one watch's client before it is cut off
+    watch_heartbeat_seconds: float = 15.0  # a quiet watch sends a bookmark this often
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,10 +43,13 @@ class Settings:
                                 "when its next request is due anyway")
         max_connections = int(_number(env, "JOBSTORE_HTTP_MAX_CONNECTIONS", 1000, 1, 1_000_000, whole=True))
         records = int(_number(env, "JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY", 1_000_000, 1, 10**12, whole=True))
+        watch_buffer = int(_number(env, "JOBSTORE_WATCH_BUFFER", 1000, 1, 1_000_000, whole=True))
+        heartbeat = _number(env, "JOBSTORE_WATCH_HEARTBEAT_SECONDS", 15.0, 0.05, 3600.0)
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
                        database_schema=schema, projection_batch_size=int(batch), http_request_timeout=request_timeout,
                        http_keep_alive_timeout=keep_alive, http_max_connections=max_connections,
-                       idempotency_records_per_key=records)
+                       idempotency_records_per_key=records, watch_buffer=watch_buffer,
+                       watch_heartbeat_seconds=heartbeat)
         if url:
             settings.postgres()
         return settings

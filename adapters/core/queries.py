@@ -21,12 +21,13 @@ from jobstore.adapters.core.lists import (
     page_size,
     selection,
 )
+from jobstore.adapters.core.watch import Watcher, WatchFilter, WatchHub
 from jobstore.adapters.errors import DeadlineExceeded, at_position
 from jobstore.adapters.runtime import Services
 from jobstore.domain.enums import JobStatus, JobType, JobView
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
 from jobstore.domain.values import parse_job_id, utc_time
-from jobstore.projections.render import present, project_id
+from jobstore.projections.render import present, project_id, stored_view
 from jobstore.projections.rows import ViewRow
 
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
@@ -88,6 +89,20 @@ class Queries:
     def __init__(self, services: Services, now: Callable[[], datetime]) -> None:
         self.services = services
         self.now = now
+        self.watches = WatchHub(services.backend, services.audit.events, services.settings.watch_buffer)
+        services.wakers.append(self.watches.nudge)
+
+    async def watch(self, principal: Principal, *, job_id: str | None = None, project: str | None = None,
+                    agent: str | None = None, view: str | None = None, selected: dict[str, list[str]] | None = None,
+                    after: int | None = None) -> Watcher:
+        """A watch of the jobs a list would choose (or of one job) from position `after` (None: from now)."""
+        authorize(principal, Permission.READ)
+        jobs = JobFilter(project_id=project, agent_id=agent, selected=selection(selected or {}))
+        wanted = WatchFilter(jobs, job_id=None if job_id is None else parse_job_id(job_id),
+                             view=stored_view(parse_view(view)))
+        if after is not None and after < 0:
+            raise InvalidArgument("afterPosition", f"must not be negative (got {after})")
+        return await self.watches.watch(wanted, after)
 
     async def get_job(self, principal: Principal, job_id: str, view: str | None = None,
                       min_position: int | None = None, as_of: str | None = None,

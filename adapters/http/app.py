@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import STATUS, Cancelled, NotFound, Unavailable, Unimplemented
-from jobstore.adapters.http import audit, jobs
+from jobstore.adapters.http import audit, jobs, watch
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     JSONResponse,
@@ -37,6 +37,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.core.queries.watches.close()
         for draining in app.state.draining:  # other servers over the same store (gRPC) finishing their calls
             await draining
         await services.backend.aclose()
@@ -85,6 +86,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
 
     app.include_router(jobs.router)  # first: its ListJobsForProject route must win over /v1/jobs/{jobId}/events
     app.include_router(audit.router)
+    app.include_router(watch.router)
 
     @app.get("/healthz", tags=["Operations"], summary="The process is alive", responses={405: ERROR_RESPONSES[405]})
     async def healthz() -> dict[str, str]:
