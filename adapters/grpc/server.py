@@ -11,12 +11,13 @@ from jobstore.adapters.core.service import Core
 from jobstore.adapters.grpc.audit import AUDIT, AUDIT_METHODS, HEALTH, HEALTH_METHODS
 from jobstore.adapters.grpc.calls import service_handler
 from jobstore.adapters.grpc.jobs import JOB_MANAGER, JOB_MANAGER_METHODS, JOB_READER, JOB_READER_METHODS
+from jobstore.adapters.grpc.watch import WATCH, WATCH_METHODS
 from jobstore.adapters.observability import Metrics
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # as the REST API's bodies; a larger request is RESOURCE_EXHAUSTED
 DRAIN_SECONDS = 10.0  # as the HTTP server's graceful shutdown
 SERVICES = {JOB_MANAGER: JOB_MANAGER_METHODS, JOB_READER: JOB_READER_METHODS, AUDIT: AUDIT_METHODS,
-            HEALTH: HEALTH_METHODS}
+            WATCH: WATCH_METHODS, HEALTH: HEALTH_METHODS}
 OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),  # a port another process holds is an error here, not a port shared with it

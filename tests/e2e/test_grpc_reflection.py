@@ -16,7 +16,8 @@ from tests.conftest import unique
 from tests.e2e.conftest import Keys
 from tests.e2e.server import Server, ok
 
-SERVED = {"rime.JobManager", "rime.JobReader", "jobstore.v1.Audit", "jobstore.v1.Health", "grpc.health.v1.Health",
+SERVED = {"rime.JobManager", "rime.JobReader", "jobstore.v1.Audit", "jobstore.v1.Watch", "jobstore.v1.Health",
+          "grpc.health.v1.Health",
           "grpc.reflection.v1alpha.ServerReflection"}
 
 

@@ -242,3 +242,59 @@ def test_a_server_stopping_ends_each_watch_with_a_last_bookmark(keys: Keys, serv
             assert own.process is not None and own.process.returncode == 0
         finally:
             own.stop()
+
+
+# --- over gRPC: jobstore.v1.Watch/WatchJobs
+
+
+def grpc_watch(server: Server, key: str, request: Any) -> Iterator[Any]:
+    import grpc
+
+    from jobstore.adapters.grpc.protos import jobstore_v1_pb2_grpc as v1_grpc
+
+    channel = grpc.insecure_channel(server.grpc_target)
+    try:
+        yield from v1_grpc.WatchStub(channel).WatchJobs(request, metadata=(("rime-api-key", key),), timeout=20)
+    finally:
+        channel.close()
+
+
+def test_a_grpc_watch_sends_what_the_sse_watch_sends(server: Server, keys: Keys) -> None:
+    from google.protobuf import json_format
+
+    from jobstore.adapters.grpc.protos import jobstore_v1_pb2 as v1
+    from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
+
+    project, job_id = unique("project"), unique("both")
+    with watch(server, keys.reader, ("projectId", project), ("view", "JOB_VIEW_FULL")) as stream:
+        start = started(stream)
+        create(server, keys.writer, job_id, project)
+        move(server, keys.writer, job_id, PENDING)
+        last = move(server, keys.writer, job_id, RUNNING)
+        over_sse = stream.changes_until(last)
+    request = v1.WatchJobsRequest(project_id=rime.UUID(uuid=project), view=rime.JOB_VIEW_FULL, after_position=start)
+    received = []
+    for answer in grpc_watch(server, keys.reader, request):
+        received.append(answer)
+        if answer.position >= last and answer.kind != v1.WatchJobsResponse.KIND_BOOKMARK:
+            break
+    assert received[0].kind == v1.WatchJobsResponse.KIND_BOOKMARK and received[0].position == start
+    changes = [answer for answer in received if answer.kind == v1.WatchJobsResponse.KIND_CHANGE]
+    assert [answer.position for answer in changes] == [event.position for event in over_sse]
+    for answer, event in zip(changes, over_sse, strict=True):
+        job = json_format.MessageToDict(answer.job)
+        assert job["status"] == event.job["status"] and job["jobId"] == job_id
+
+
+def test_a_grpc_watch_refuses_as_the_sse_watch_does(server: Server, keys: Keys) -> None:
+    import grpc
+
+    from jobstore.adapters.grpc.protos import jobstore_v1_pb2 as v1
+
+    head = create(server, keys.writer, unique("head"))
+    for request, code in ((v1.WatchJobsRequest(after_position=head + 1000), grpc.StatusCode.OUT_OF_RANGE),
+                          (v1.WatchJobsRequest(after_position=-1), grpc.StatusCode.INVALID_ARGUMENT),
+                          (v1.WatchJobsRequest(job_id="a b"), grpc.StatusCode.INVALID_ARGUMENT)):
+        with pytest.raises(grpc.RpcError) as refused:
+            next(grpc_watch(server, keys.reader, request))
+        assert refused.value.code() == code, refused.value.details()

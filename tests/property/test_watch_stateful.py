@@ -8,6 +8,7 @@ version (rebuilt by the event store from the job's events) and a plain predicate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -84,42 +85,33 @@ class Watching(RuleBasedStateMachine):
         fields: dict[str, Any] = {"jobId": job, "jobType": job_type, "agentId": {"uuid": agent}}
         if job_type == TYPES[0]:
             fields["jobData"] = {"stress": {"projectId": {"uuid": project}}}
-        try:
+        with contextlib.suppress(JobStoreError):
             self.wrote(self.services.jobs.upsert(upsert_request(fields), BY))
-        except JobStoreError:
-            pass
 
     @rule(job=st.sampled_from(JOBS), status=st.sampled_from(STATUSES))
     def move(self, job: str, status: str) -> None:
-        try:
+        with contextlib.suppress(JobStoreError):
             self.wrote(self.services.jobs.upsert(upsert_request({"jobId": job, "status": status}, {"status": True}),
                                                  BY))
-        except JobStoreError:
-            pass
 
     @rule(job=st.sampled_from(JOBS), agent=st.sampled_from(AGENTS))
     def reassign(self, job: str, agent: str) -> None:
-        try:
+        with contextlib.suppress(JobStoreError):
             self.wrote(self.services.jobs.upsert(upsert_request({"jobId": job, "agentId": {"uuid": agent}},
                                                                 {"agentId": True}), BY))
-        except JobStoreError:
-            pass
 
     @rule(job=st.sampled_from(JOBS))
     def report_progress(self, job: str) -> None:
-        try:
+        with contextlib.suppress(JobStoreError):
             self.wrote(self.services.jobs.upsert(upsert_request(
                 {"jobId": job, "jobData": {"stress": {"progress": PROGRESS}}},
                 {"jobData": {"stress": {"progress": True}}}), BY))
-        except JobStoreError:
-            pass
 
     @rule(job=st.sampled_from(JOBS))
     def fail(self, job: str) -> None:
-        try:
-            self.wrote(self.services.jobs.fail(job, fail_request("TERMINATION_REASON_OOMKILLED"), BY))  # type: ignore[arg-type]
-        except JobStoreError:
-            pass
+        with contextlib.suppress(JobStoreError):
+            self.wrote(self.services.jobs.fail(job, fail_request("TERMINATION_REASON_OOMKILLED"),  # type: ignore[arg-type]
+                                               BY))
 
     @rule(wanted=filters, view=st.sampled_from(VIEWS), start=st.one_of(st.none(), st.floats(0, 1)))
     def watch(self, wanted: dict[str, Any], view: JobView, start: float | None) -> None:

@@ -1,6 +1,7 @@
 from google.protobuf import struct_pb2 as _struct_pb2
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as _rime_jobs_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -96,3 +97,43 @@ class HealthResponse(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     status: str
     def __init__(self, status: _Optional[str] = ...) -> None: ...
+
+class WatchJobsRequest(_message.Message):
+    __slots__ = ("job_id", "project_id", "agent_id", "selected_statuses", "selected_types", "selected_termination_reasons", "view", "after_position")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_STATUSES_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_TERMINATION_REASONS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    project_id: _rime_jobs_pb2.UUID
+    agent_id: str
+    selected_statuses: _containers.RepeatedScalarFieldContainer[_rime_jobs_pb2.JobStatus]
+    selected_types: _containers.RepeatedScalarFieldContainer[_rime_jobs_pb2.JobType]
+    selected_termination_reasons: _containers.RepeatedScalarFieldContainer[_rime_jobs_pb2.TerminationReason]
+    view: _rime_jobs_pb2.JobView
+    after_position: int
+    def __init__(self, job_id: _Optional[str] = ..., project_id: _Optional[_Union[_rime_jobs_pb2.UUID, _Mapping]] = ..., agent_id: _Optional[str] = ..., selected_statuses: _Optional[_Iterable[_Union[_rime_jobs_pb2.JobStatus, str]]] = ..., selected_types: _Optional[_Iterable[_Union[_rime_jobs_pb2.JobType, str]]] = ..., selected_termination_reasons: _Optional[_Iterable[_Union[_rime_jobs_pb2.TerminationReason, str]]] = ..., view: _Optional[_Union[_rime_jobs_pb2.JobView, str]] = ..., after_position: _Optional[int] = ...) -> None: ...
+
+class WatchJobsResponse(_message.Message):
+    __slots__ = ("kind", "position", "job")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[WatchJobsResponse.Kind]
+        KIND_CHANGE: _ClassVar[WatchJobsResponse.Kind]
+        KIND_LEAVE: _ClassVar[WatchJobsResponse.Kind]
+        KIND_BOOKMARK: _ClassVar[WatchJobsResponse.Kind]
+    KIND_UNSPECIFIED: WatchJobsResponse.Kind
+    KIND_CHANGE: WatchJobsResponse.Kind
+    KIND_LEAVE: WatchJobsResponse.Kind
+    KIND_BOOKMARK: WatchJobsResponse.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    kind: WatchJobsResponse.Kind
+    position: int
+    job: _rime_jobs_pb2.JobMetadata
+    def __init__(self, kind: _Optional[_Union[WatchJobsResponse.Kind, str]] = ..., position: _Optional[int] = ..., job: _Optional[_Union[_rime_jobs_pb2.JobMetadata, _Mapping]] = ...) -> None: ...

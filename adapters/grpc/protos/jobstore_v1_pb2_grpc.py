@@ -191,6 +191,85 @@ class Audit:
             _registered_method=True)
 
 
+class WatchStub:
+    """Reader keys and above, as GET /v1/jobs:watch.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.WatchJobs = channel.unary_stream(
+                '/jobstore.v1.Watch/WatchJobs',
+                request_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsResponse.FromString,
+                _registered_method=True)
+
+
+class WatchServicer:
+    """Reader keys and above, as GET /v1/jobs:watch.
+    """
+
+    def WatchJobs(self, request, context):
+        """The changes of the jobs a list would choose (or of one job) after a position, in log order, each once, then
+        live: first a bookmark of where the watch starts, then each change, a leave when a job stops matching, and a
+        bookmark whenever the watch was quiet for a while and when the server stops. A client that falls too far
+        behind is ended with RESOURCE_EXHAUSTED; it resumes with after_position = the last position it received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WatchServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsRequest.FromString,
+                    response_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'jobstore.v1.Watch', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('jobstore.v1.Watch', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Watch:
+    """Reader keys and above, as GET /v1/jobs:watch.
+    """
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/jobstore.v1.Watch/WatchJobs',
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsRequest.SerializeToString,
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.WatchJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class HealthStub:
     """No API key needed, as /healthz and /readyz.
     """
