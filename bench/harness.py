@@ -62,9 +62,11 @@ def store(backend: str, url: str | None, workdir: Path) -> Iterator[Settings]:
 
 
 @contextmanager
-def serving(settings: Settings, serve_args: tuple[str, ...] = ()) -> Iterator[tuple[Server, str]]:
+def serving(settings: Settings, serve_args: tuple[str, ...] = (),
+            extra_env: dict[str, str] | None = None) -> Iterator[tuple[Server, str]]:
     server = Server(settings.home, settings.database_url,
-                    settings.database_schema if settings.database_url else None, serve_args=serve_args)
+                    settings.database_schema if settings.database_url else None, serve_args=serve_args,
+                    extra_env=extra_env)
     admin = server.key("admin", f"bench-{uuid.uuid4().hex[:6]}")
     server.start()
     try:

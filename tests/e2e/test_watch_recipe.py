@@ -3,7 +3,9 @@ job to finish through a watch and learns of the end within a fraction of the SDK
 (rime_sdk Job.get_status(wait_until_finish=True) asks every 5 s by default)."""
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -53,3 +55,21 @@ def test_a_client_waiting_through_a_watch_learns_of_the_end_at_once(server: Serv
     assert finished["job"]["status"] == "JOB_STATUS_SUCCEEDED" and learned < SDK_POLL_SECONDS / 5
     # A job that has finished already is answered at once, from the read.
     assert wait_for_job("127.0.0.1", server.port, keys.reader, job_id)["status"] == "JOB_STATUS_SUCCEEDED"
+
+
+def test_the_readme_watch_walkthrough_shows_each_change_as_it_happens(server: Server, keys: Keys) -> None:
+    text = README.read_text().split("<!-- watch walkthrough -->", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    assert block is not None, "the README lost its watch walkthrough"
+    done = subprocess.run(["bash", "-c", block.group(1)], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "KEY": keys.writer, "API": server.base})
+    assert done.returncode == 0, done.stderr
+    events = [chunk.splitlines() for chunk in done.stdout.strip().split("\n\n")]
+    kinds = [next((line.removeprefix("event: ") for line in lines if line.startswith("event: ")), "change")
+             for lines in events]
+    data = [json.loads(next(line.removeprefix("data: ") for line in lines if line.startswith("data: ")))
+            for lines in events]
+    assert kinds == ["bookmark", "change", "change", "leave"], done.stdout
+    assert [d["job"]["status"] for d in data[1:]] == ["JOB_STATUS_REQUESTED", "JOB_STATUS_PENDING",
+                                                       "JOB_STATUS_FAILED"]
+    assert data[0]["position"] < data[1]["position"] < data[2]["position"] < data[3]["position"]
