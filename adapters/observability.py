@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobstore.adapters.core.watch import WatchHub
 from jobstore.adapters.operations import view_status
 from jobstore.adapters.runtime import Services
 
@@ -44,6 +45,24 @@ class StoreCollector(Collector):
             lag_seconds.add_metric([s.view.value], s.lag_seconds)
         head.add_metric([], statuses[0].head if statuses else 0)
         yield from (position, head, lag_events, lag_seconds)
+
+
+class WatchCollector(Collector):
+    """The watches of this process: how many are open, how far their tail has read, how many were cut off."""
+
+    def __init__(self, watches: WatchHub) -> None:
+        self.watches = watches
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        open_watches = GaugeMetricFamily("jobstore_watches_open", "Watches (SSE streams and gRPC WatchJobs) open")
+        open_watches.add_metric([], self.watches.open_watches)
+        position = GaugeMetricFamily("jobstore_watch_tail_position", "Global log position the watches' tail has "
+                                                                     "read (-1 before the first watch)")
+        position.add_metric([], self.watches.position)
+        cut_off = CounterMetricFamily("jobstore_watches_cut_off", "Watches ended because their client fell "
+                                                                  "too far behind")
+        cut_off.add_metric([], self.watches.cut_off)
+        yield from (open_watches, position, cut_off)
 
 
 @dataclass

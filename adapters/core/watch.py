@@ -37,6 +37,7 @@ from jobstore.projections.rows import LoggedEvent
 log = logging.getLogger("jobstore.watch")
 CHANGE, LEAVE, BOOKMARK = "change", "leave", "bookmark"
 READ_BATCH = 1000
+FOLD_CAPACITY = 4096  # jobs whose latest document a tail keeps; another's is rebuilt from its events when it changes
 _JOB_ID, _PROJECT, _AGENT = (COLUMN_NAMES.index(name) for name in ("job_id", "project_id", "agent_id"))
 _INDEX = {name: n for n, name in enumerate(COLUMN_NAMES)}
 
@@ -159,7 +160,8 @@ class WatchHub:
         self.idle_poll_seconds = idle_poll_seconds
         self.position = -1  # not tailing yet
         self.closed = False
-        self.fold = ChangeFold()
+        self.cut_off = 0  # watches ended because their clients fell too far behind
+        self.fold = ChangeFold(FOLD_CAPACITY)
         self._by_job: dict[str, set[Watcher]] = {}
         self._by_project: dict[str, set[Watcher]] = {}
         self._by_agent: dict[str, set[Watcher]] = {}
@@ -171,6 +173,10 @@ class WatchHub:
         self._stop_listening = threading.Event()
 
     # --- watchers
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watching)
 
     async def watch(self, wanted: WatchFilter, after: int | None) -> Watcher:
         """A watcher of `wanted` from `after` (None: from the newest event); OUT_OF_RANGE past the newest."""
@@ -235,7 +241,7 @@ class WatchHub:
 
     async def _replay(self, watcher: Watcher) -> None:
         """The log from the watcher's position up to the tail, at the client's pace, then the tail itself."""
-        fold = ChangeFold()
+        fold = ChangeFold(FOLD_CAPACITY)
         try:
             while not self.closed and watcher.cut_off is None:
                 if watcher.position >= self.position:
@@ -297,7 +303,8 @@ class WatchHub:
                 watcher.offer(change)
                 if watcher.cut_off is not None:
                     self._detach(watcher)
-        self.position = events[-1].position
+                    self.cut_off += 1
+            self.position = event.position  # event by event: a failure mid-batch resumes after the last one
 
     def _read(self, after: int) -> list[LoggedEvent]:
         return [decode_whole(*row) for row in self.events.after(after, READ_BATCH)]

@@ -27,7 +27,7 @@ from jobstore.adapters.http.common import (
 )
 from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
-from jobstore.adapters.observability import Metrics, readiness
+from jobstore.adapters.observability import Metrics, WatchCollector, readiness
 from jobstore.adapters.runtime import Services
 
 log = logging.getLogger("jobstore.http")
@@ -53,6 +53,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
     metrics = Metrics.create(services)
     app.state.metrics = metrics
     app.state.core = Core(services, now, metrics.observe_command)
+    metrics.registry.register(WatchCollector(app.state.core.queries.watches))
     app.state.draining = []
 
     app.add_middleware(HeadAsGet)

@@ -3,6 +3,7 @@ after its position, in log order, each once; leaves; bookmarks; list-then-watch;
 across a restart too; and a client that does not read is cut off without holding up the others."""
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,6 +222,9 @@ def test_a_client_that_does_not_read_is_cut_off_and_the_others_are_not_held_up(s
         assert len(ended) < count  # it was sent less than everything before being cut off
         with pytest.raises(Ended):
             stalled.next(timeout=10)
+        metrics = server.call("GET", "/metrics").body
+        assert float(re.findall(r"^jobstore_watches_cut_off_total (\S+)$", metrics, re.MULTILINE)[0]) >= 1
+        assert float(re.findall(r"^jobstore_watches_open (\S+)$", metrics, re.MULTILINE)[0]) >= 1  # `reading`
 
 
 def test_a_server_stopping_ends_each_watch_with_a_last_bookmark(keys: Keys, server: Server, tmp_path: Path) -> None:
