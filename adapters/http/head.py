@@ -22,6 +22,7 @@ class HeadAsGet:
             await send(message)
 
         scope["method"] = "GET"
+        scope.setdefault("state", {})["head"] = True  # for a route whose GET never ends (a watch)
         try:
             await self.app(scope, receive, send_as_head)
         finally:

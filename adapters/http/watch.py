@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import Field
 
 from jobstore.adapters.core.access import Permission
@@ -60,7 +60,7 @@ STREAM: dict[int | str, dict[str, Any]] = {200: {
 
 @router.get("/v1/jobs:watch", tags=["JobReader"], summary="WatchJobs: the changes of the jobs a list would choose",
             openapi_extra=documented(WatchQuery, *SELECTIONS), responses=STREAM)
-async def watch_jobs(request: Request) -> StreamingResponse:
+async def watch_jobs(request: Request) -> Response:
     principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, WatchQuery)
     after = _last_event_id(request.headers.get("last-event-id"))
@@ -70,10 +70,13 @@ async def watch_jobs(request: Request) -> StreamingResponse:
     selected = {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}
     watcher = await core.queries.watch(principal, job_id=query.job_id, project=query.project_id, agent=query.agent,
                                        view=query.view, selected=selected, after=after)
+    headers = {POSITION_HEADER: str(watcher.start), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if request.scope.get("state", {}).get("head"):  # HEAD: the headers a watch would start with, and no stream
+        core.queries.watches.leave(watcher)
+        return Response(media_type="text/event-stream", headers=headers)
     heartbeat = core.services.settings.watch_heartbeat_seconds
     return StreamingResponse(_events(watcher, heartbeat, core.queries.now), media_type="text/event-stream",
-                             headers={POSITION_HEADER: str(watcher.start), "Cache-Control": "no-store",
-                                      "X-Accel-Buffering": "no"})
+                             headers=headers)
 
 
 def _last_event_id(sent: str | None) -> int | None:
