@@ -47,21 +47,22 @@ class Watchers:
         for start in range(0, len(queries), 100):
             streams += await asyncio.gather(*(self._open(query) for query in queries[start:start + 100]))
         self.connected.set()
-        readers = [asyncio.ensure_future(self._read(reader, query.startswith("jobId"))) for reader, query in
-                   zip(streams, queries, strict=True)]
+        readers = [asyncio.ensure_future(self._read(reader, query.startswith("jobId"))) for (reader, _), query
+                   in zip(streams, queries, strict=True)]
         while not self._stop.is_set():
             await asyncio.sleep(0.1)
         for task in readers:
             task.cancel()
 
-    async def _open(self, query: str) -> asyncio.StreamReader:
+    async def _open(self, query: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A watch's connection (the writer is kept: a writer collected as garbage closes its connection)."""
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(f"GET /v1/jobs:watch?{query} HTTP/1.1\r\nHost: bench\r\nrime-api-key: {self.key}\r\n"
                      "Accept: text/event-stream\r\n\r\n".encode())
         await writer.drain()
         while (await reader.readline()) not in (b"\r\n", b""):
             pass  # the answer's headers
-        return reader
+        return reader, writer
 
     async def _read(self, reader: asyncio.StreamReader, own_job: bool) -> None:
         marker = b'"jobId":"'
