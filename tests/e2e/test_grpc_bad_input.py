@@ -34,7 +34,7 @@ WRITES = {"/rime.JobManager/UpsertJob", "/rime.JobManager/FailJob", "/rime.JobMa
 NEVER = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 MAX_MESSAGE_BYTES = 1024 * 1024
 UNKNOWN_ENUM_NUMBERS = (99, -7)
-RANDOM_CALLS = 40  # per method: as many random byte strings, and as many random messages
+RANDOM_CALLS = 20  # per method: as many random byte strings, and as many random messages
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ class JobLifecycle(RuleBasedStateMachine):
             self.services.close()
 
 
-EXAMPLES = {"sqlite": 150, "postgres": 60}  # a fresh PostgreSQL schema per example costs about 0.2 s
+EXAMPLES = {"sqlite": 100, "postgres": 40}  # a fresh PostgreSQL schema per example costs about 0.2 s
 
 
 def test_random_command_sequences_keep_every_invariant(make_settings: SettingsFactory, backend: str) -> None:
