@@ -24,10 +24,11 @@ class Client:
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
 
-def max_write_rate(client: Client, seconds: float) -> float:
+def max_write_rate(client: Client, seconds: float, prefix: str = "max") -> float:
+    """Creations/s of new jobs `prefix`-0, `prefix`-1, ... (a prefix already used would rewrite jobs)."""
     started, n = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
-        status, _, body = client.call("POST", "/v1/jobs:upsert", {"job": {"jobId": f"max-{n}",
+        status, _, body = client.call("POST", "/v1/jobs:upsert", {"job": {"jobId": f"{prefix}-{n}",
                                                                           "jobType": "JOB_TYPE_IMAGE_BUILDER"}})
         assert status == 200, body
         n += 1

@@ -94,14 +94,14 @@ def run(settings: Settings, watchers: int, seconds: float) -> list[Figure]:
     with serving(settings, extra_env=env) as (server, key):
         assert server.process is not None
         client = Client(server.port, key)
-        max_write_rate(client, 1.0)  # warm up
-        without = max_write_rate(client, seconds)
+        max_write_rate(client, 1.0, "warm-up")
+        without = max_write_rate(client, seconds, "without-watches")
         before = rss_kib(server.process.pid)
         watching = Watchers(server.port, key, watchers).start()
         try:
             time.sleep(1.0)
             memory = (rss_kib(server.process.pid) - before) / watchers
-            with_watchers = max_write_rate(client, seconds)
+            with_watchers = max_write_rate(client, seconds, "with-watches")
             interval = 2.0 / without  # half the maximum rate
             acknowledged: dict[str, float] = {}
             for n in range(watchers - BROAD_WATCHERS):
