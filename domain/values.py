@@ -34,7 +34,15 @@ MAX_TEXT = 4096
 MAX_ITEMS = 10_000
 MAX_JOB_ID = 128
 
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+def _without_nul(text: str) -> str:
+    if "\x00" in text:
+        raise PydanticCustomError("nul", "must not contain the NUL character (U+0000), which PostgreSQL cannot "
+                                         "keep in text (at character {at})", {"at": text.index("\x00") + 1})
+    return text
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_without_nul)]
 
 
 RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"

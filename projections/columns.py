@@ -55,4 +55,10 @@ _DERIVE = tuple(column.derive for column in COLUMNS)
 
 
 def column_values(document: JobDocument) -> tuple[str | None, ...]:
-    return tuple(derive(document) for derive in _DERIVE)
+    return tuple(_storable(derive(document)) for derive in _DERIVE)
+
+
+def _storable(value: str | None) -> str | None:
+    """A NUL character, which PostgreSQL cannot keep in text, as U+FFFD: requests carrying one are refused, but a
+    store written before they were may hold one, and its views must still be built."""
+    return value if value is None or "\x00" not in value else value.replace("\x00", "\ufffd")

@@ -56,6 +56,15 @@ def page_document_bytes(size: int) -> int:
     return MAX_PAGE_BYTES - _PAGE_WRAPPING - size * _SHOWN_BEYOND_DOCUMENT
 
 
+def filter_text(field: str, value: str | None) -> str | None:
+    """A filter's value (a project or an agent id), which a job's field could hold: INVALID_ARGUMENT naming
+    `field` for a NUL character, which no job's field holds and PostgreSQL cannot compare."""
+    if value is not None and "\x00" in value:
+        raise InvalidArgument(field, f"must not contain the NUL character (U+0000) (at character "
+                                     f"{value.index(chr(0)) + 1})")
+    return value
+
+
 def selection(chosen: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The filters' selected values, each checked against the values its column takes; `chosen` is keyed by
     column name."""

@@ -17,6 +17,7 @@ from jobstore.adapters.core.lists import (
     PageKey,
     decode_token,
     encode_token,
+    filter_text,
     page_document_bytes,
     page_size,
     selection,
@@ -97,7 +98,8 @@ class Queries:
                     after: int | None = None) -> Watcher:
         """A watch of the jobs a list would choose (or of one job) from position `after` (None: from now)."""
         authorize(principal, Permission.READ)
-        jobs = JobFilter(project_id=project, agent_id=agent, selected=selection(selected or {}))
+        jobs = JobFilter(project_id=filter_text("projectId", project), agent_id=filter_text("agentId.uuid", agent),
+                         selected=selection(selected or {}))
         wanted = WatchFilter(jobs, job_id=None if job_id is None else parse_job_id(job_id),
                              view=stored_view(parse_view(view)))
         if after is not None and after < 0:
@@ -138,7 +140,8 @@ class Queries:
         authorize(principal, Permission.READ)
         shown = parse_view(view)
         limit = page_size(size)
-        wanted = JobFilter(project_id=project, agent_id=agent, selected=selection(selected or {}))
+        wanted = JobFilter(project_id=filter_text("projectId", project), agent_id=filter_text("agentId.uuid", agent),
+                           selected=selection(selected or {}))
         after: PageKey | None = None
         if page_token:
             issued_for, after = decode_token(self.services.page_secret, page_token)

@@ -774,6 +774,33 @@ def test_an_invalid_request_replays_the_invalid_argument_each_transport_gives(
     assert (elsewhere.code, elsewhere.message) == (INVALID_ARGUMENT, invalid(other, None).message)
 
 
+NUL = "\x00"
+
+
+def test_a_nul_character_in_any_text_is_invalid_argument_naming_the_field_and_stores_nothing(
+        api: Transport, keys: Keys, world: World) -> None:
+    """PostgreSQL cannot keep U+0000 in text: a job holding one once stopped the projections for good."""
+    job_id = unique("nul")
+    writes = [
+        (lambda: api.upsert({"jobId": job_id, "jobType": IMAGE, "agentId": {"uuid": f"a{NUL}b"}}, key=keys.writer),
+         "job.agentId.uuid"),
+        (lambda: api.upsert(stress_job(job_id, project=f"p{NUL}"), key=keys.writer),
+         "job.jobData.stress.projectId.uuid"),
+        (lambda: api.upsert({"jobId": world.running, "jobData": {"stress": {"testRunId": NUL}}},
+                            {"jobData": {"stress": {"testRunId": True}}}, key=keys.writer),
+         "job.jobData.stress.testRunId"),
+        (lambda: api.fail(world.running, {"terminationReason": GENERIC, "errorMsg": f"out of memory{NUL}"},
+                          key=keys.writer), "errorMsg"),
+    ]
+    with appends_nothing(api, keys):
+        for write, field in writes:
+            refused(write(), INVALID_ARGUMENT, api, field)
+    for read, field in ((lambda: api.list_jobs(agent=f"a{NUL}", key=keys.reader), "agentId.uuid"),
+                        (lambda: api.list_jobs_for_project(f"p{NUL}", key=keys.reader), "projectId")):
+        answer = refused(read(), INVALID_ARGUMENT, api, field)
+        assert "NUL" in answer.message, answer.message
+
+
 def test_a_caller_without_the_role_leaves_the_idempotency_key_unused(
         api: Transport, other: Transport, keys: Keys) -> None:
     job_id, idem = ready_for(api, keys.writer, "upsert"), unique("idem-key")

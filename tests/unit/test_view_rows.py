@@ -26,3 +26,15 @@ def test_a_basic_row_derived_from_the_full_row_equals_one_built_from_the_basic_d
     assert shown_in(JobView.BASIC, full) == row_for("stream", view_document(document, JobView.BASIC), 3, 17)
     basic_job_data = shown_in(JobView.BASIC, full).document.get("jobData", {})
     assert all("progress" not in fields for fields in basic_job_data.values())
+
+
+def test_a_nul_character_a_store_already_holds_becomes_a_replacement_character_in_the_columns() -> None:
+    """Requests carrying U+0000 are refused now; a store written before may hold one, which PostgreSQL cannot
+    keep in a text column: its views are still built, the document keeps the character."""
+    from jobstore.projections.columns import COLUMN_NAMES, column_values
+
+    document = {"jobId": "j", "jobType": "JOB_TYPE_IMAGE_BUILDER", "status": "JOB_STATUS_REQUESTED",
+                "creationTime": "2026-11-30T00:00:00.000000Z", "agentId": {"uuid": "a\x00b"}}
+    columns = column_values(document)  # type: ignore[arg-type]
+    assert columns[COLUMN_NAMES.index("agent_id")] == "a\ufffdb"
+    assert document["agentId"] == {"uuid": "a\x00b"}
