@@ -95,6 +95,8 @@ class SQLiteBackend(Backend):
         "BEGIN SELECT RAISE(ABORT, 'jobstore events are append-only: DELETE refused'); END",
     )
 
+    gathers_lookups = False
+
     def __init__(self, settings: Settings) -> None:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.path = settings.sqlite_path

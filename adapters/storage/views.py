@@ -193,6 +193,8 @@ class SqlViewStore:
         for fresh in (False, True):
             table = self._cache[stored_view(view)]
             try:
+                if not self.backend.gathers_lookups:
+                    return (await self._rows_by_job_id(table, [job_id]))[job_id]
                 return cast(ViewRead, await self._lookups.get(table, job_id))
             except Exception as error:
                 if fresh or not self.backend.is_missing_table(error):

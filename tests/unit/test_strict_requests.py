@@ -245,13 +245,20 @@ def test_an_as_of_time_that_is_not_rfc3339_is_invalid_argument_naming_as_of(valu
     "logs.example/job.tgz", "/job.tgz", "", "https:", "https://", "https:///job.tgz", "https://:443/job.tgz",
     "https://logs.example:99999/job.tgz", "https://logs.example:port/job.tgz", "https://[not-an-ip]/job.tgz",
     "https://logs example/job.tgz", "https://logs.example/job.tgz\n", "https://logs.example/\tjob.tgz",
-    " https://logs.example/job.tgz", "https://logs.example/\x00",
+    " https://logs.example/job.tgz",
 ])
 def test_an_archived_logs_url_that_is_not_an_absolute_https_url_is_invalid_argument_naming_the_field(
         jobs: Jobs, url: str) -> None:
     job_id = unique("url")
     refused(jobs, {"job": {"jobId": job_id, "jobType": IMAGE, "archivedJobLogs": {"url": {"url": url}}}},
             "job.archivedJobLogs.url.url", "https")
+    assert version(jobs, job_id) is None
+
+
+def test_a_nul_character_anywhere_in_a_url_is_invalid_argument_naming_the_field(jobs: Jobs) -> None:
+    job_id = unique("url")
+    refused(jobs, {"job": {"jobId": job_id, "jobType": IMAGE, "archivedJobLogs": {"url": {
+        "url": "https://logs.example/\x00"}}}}, "job.archivedJobLogs.url.url", "NUL character (U+0000)")
     assert version(jobs, job_id) is None
 
 
