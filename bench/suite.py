@@ -20,7 +20,7 @@ from jobstore.adapters.settings import Settings
 SIZES = {
     "full": {"jobs": 600, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
              "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000,
-             "soak": (8, 4, 50, 30.0), "watchers": 1000, "watch_seconds": 3.0},
+             "soak": (8, 4, 50, 30.0), "watchers": 1000, "watch_seconds": 5.0},
     "smoke": {"jobs": 5, "log_events": 500, "runner_seconds": 1, "http_seconds": 1, "lag_writes": 10,
               "scale_small": 100, "scale_large": 300, "requests": 10, "long_job_events": 120,
               "soak": (2, 2, 5, 2.0), "watchers": 20, "watch_seconds": 0.5},
