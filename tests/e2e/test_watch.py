@@ -24,16 +24,11 @@ WATCH_ENV = {"JOBSTORE_WATCH_HEARTBEAT_SECONDS": "0.3", "JOBSTORE_WATCH_BUFFER":
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The conftest's server, with short heartbeats and a small buffer (its `keys` fixture uses this one)."""
     with store_location(request.param) as (url, schema):
         running = Server(Path(tmp_path_factory.mktemp("watch")), url, schema, extra_env=WATCH_ENV).start()
         yield running
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def keys(server: Server) -> Keys:
-    return Keys(admin=server.key("admin"), writer=server.key("writer"), reader=server.key("reader"),
-                auditor=server.key("auditor"))
 
 
 def position(reply: Reply) -> int:
