@@ -60,5 +60,6 @@ def column_values(document: JobDocument) -> tuple[str | None, ...]:
 
 def _storable(value: str | None) -> str | None:
     """A NUL character, which PostgreSQL cannot keep in text, as U+FFFD: requests carrying one are refused, but a
-    store written before they were may hold one, and its views must still be built."""
+    store written before they were may hold one, and its views must still be built (on PostgreSQL the stored
+    document has U+FFFD in its place too, see adapters/storage/postgres.py)."""
     return value if value is None or "\x00" not in value else value.replace("\x00", "\ufffd")

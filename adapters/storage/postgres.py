@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,15 @@ log = logging.getLogger("jobstore.postgres")
 SCHEMA_LOCK = 7_245_001  # any constant: serialises schema creation between processes
 LOCK_RETRY_SECONDS = 1.0
 _encode = msgspec.json.Encoder().encode  # writes the parts of documents still encoded (msgspec.Raw) as they are
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")  # a JSON \u0000 escape (not an escaped backslash's "u0000")
+
+
+def _without_nul(encoded: bytes) -> bytes:
+    """JSON whose NUL characters are U+FFFD: PostgreSQL cannot turn \\u0000 into text, and requests carrying one
+    are refused, but a store written before they were may hold one, and its views must still be built."""
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", encoded)
+
+
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
@@ -232,9 +242,12 @@ class PostgresBackend(Backend):
         updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:])
         records = [{"stream_id": row.stream_id, "document": row.document, "version": row.version,
                     "position": row.position, **dict(zip(columns, row.columns, strict=True))} for row in rows]
+        payload = _encode(records)
+        if b"\\u0000" in payload:
+            payload = _without_nul(payload)
         cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM "
                        f"json_populate_recordset(NULL::{table}, ?::json) "
-                       f"ON CONFLICT (stream_id) DO UPDATE SET {updates}", (_encode(records).decode(),))
+                       f"ON CONFLICT (stream_id) DO UPDATE SET {updates}", (payload.decode(),))
 
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, psycopg.errors.UndefinedTable)
