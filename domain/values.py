@@ -35,10 +35,18 @@ MAX_ITEMS = 10_000
 MAX_JOB_ID = 128
 
 
+def nul_problem(text: str) -> str | None:
+    """Why `text` cannot be kept, if it holds a NUL character, which PostgreSQL cannot keep in text; or None."""
+    if "\x00" not in text:
+        return None
+    return (f"must not contain the NUL character (U+0000), which PostgreSQL cannot keep in text (at character "
+            f"{text.index(chr(0)) + 1})")
+
+
 def _without_nul(text: str) -> str:
-    if "\x00" in text:
-        raise PydanticCustomError("nul", "must not contain the NUL character (U+0000), which PostgreSQL cannot "
-                                         "keep in text (at character {at})", {"at": text.index("\x00") + 1})
+    problem = nul_problem(text)
+    if problem is not None:
+        raise PydanticCustomError("nul", problem)
     return text
 
 

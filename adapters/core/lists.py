@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobstore.domain.errors import InvalidArgument
+from jobstore.domain.values import nul_problem
 from jobstore.projections.columns import FILTERS
 
 DEFAULT_PAGE_SIZE = 20
@@ -59,9 +60,9 @@ def page_document_bytes(size: int) -> int:
 def filter_text(field: str, value: str | None) -> str | None:
     """A filter's value (a project or an agent id), which a job's field could hold: INVALID_ARGUMENT naming
     `field` for a NUL character, which no job's field holds and PostgreSQL cannot compare."""
-    if value is not None and "\x00" in value:
-        raise InvalidArgument(field, f"must not contain the NUL character (U+0000) (at character "
-                                     f"{value.index(chr(0)) + 1})")
+    problem = None if value is None else nul_problem(value)
+    if problem is not None:
+        raise InvalidArgument(field, problem)
     return value
 
 

@@ -16,6 +16,7 @@ from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import ReplayedError, ResourceExhausted, position_of, status_of
 from jobstore.domain.errors import InvalidArgument
 from jobstore.domain.requests import invalid_argument
+from jobstore.projections.columns import FILTERS
 
 MAX_BODY_BYTES = 1024 * 1024
 DRAIN_LIMIT = 16 * MAX_BODY_BYTES  # an oversized body up to this size is read and dropped before answering
@@ -162,3 +163,13 @@ def documented(model: type[QueryModel], *extra: dict[str, Any]) -> dict[str, Any
         parameters.append(parameter)
     return {"parameters": [*parameters, *extra]}
 
+
+# The lists' (and the watch's) repeated enum filters, as query parameters: documented, and read by view column.
+SELECTIONS = [{"name": f.parameter, "in": "query", "required": False,
+               "description": f"repeated {f.values.__name__} names; empty means all",
+               "schema": {"type": "array", "items": {"type": "string", "enum": [v.value for v in f.values]}}}
+              for f in FILTERS.values()]
+
+
+def selected_filters(request: Request) -> dict[str, list[str]]:
+    return {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}

@@ -14,6 +14,7 @@ from jobstore.adapters.http.common import (
     JOB_SCHEMA,
     MIN_POSITION_HELP,
     POSITION_HEADER,
+    SELECTIONS,
     JSONResponse,
     QueryModel,
     caller,
@@ -24,11 +25,11 @@ from jobstore.adapters.http.common import (
     permitted,
     raw_body,
     read_response,
+    selected_filters,
     success,
     written_response,
 )
 from jobstore.domain.requests import FailJobRequest, FinalizeCancellationRequest, UpsertJobRequest
-from jobstore.projections.columns import FILTERS
 
 router = APIRouter(responses=ERROR_RESPONSES)
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (UpsertJobRequest, FailJobRequest, FinalizeCancellationRequest)
@@ -120,19 +121,11 @@ class ListAllQuery(ListQuery):
     agent: str | None = Field(None, alias="agentId.uuid", description="only the jobs of this agent")
 
 
-SELECTIONS = [{"name": f.parameter, "in": "query", "required": False,
-               "description": f"repeated {f.values.__name__} names; empty means all",
-               "schema": {"type": "array", "items": {"type": "string", "enum": [v.value for v in f.values]}}}
-              for f in FILTERS.values()]
 PAGE = read_at_position(success("A page of jobs, newest first",
                                 jobs=({"type": "array", "items": JOB_SCHEMA}, True),
                                 hasMore=({"type": "boolean"}, True),
                                 nextPageToken=({"type": "string", "description": "for the next page; only when "
                                                                                   "hasMore"}, False)))
-
-
-def _selected(request: Request) -> dict[str, list[str]]:
-    return {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}
 
 
 def _page(page: JobPage) -> JSONResponse:
@@ -150,7 +143,7 @@ async def list_jobs_for_project(projectId: str, request: Request) -> JSONRespons
     principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ListQuery)
     return _page(await core_of(request).queries.list_jobs(
-        principal, project=projectId, view=query.view, selected=_selected(request), page_token=query.page_token,
+        principal, project=projectId, view=query.view, selected=selected_filters(request), page_token=query.page_token,
         size=query.page_size, min_position=query.min_position))
 
 
@@ -196,5 +189,5 @@ async def list_all_jobs(request: Request) -> JSONResponse:
     principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, ListAllQuery)
     return _page(await core_of(request).queries.list_jobs(
-        principal, agent=query.agent, view=query.view, selected=_selected(request), page_token=query.page_token,
+        principal, agent=query.agent, view=query.view, selected=selected_filters(request), page_token=query.page_token,
         size=query.page_size, min_position=query.min_position))

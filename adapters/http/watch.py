@@ -22,15 +22,16 @@ from jobstore.adapters.errors import ResourceExhausted
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     POSITION_HEADER,
+    SELECTIONS,
     QueryModel,
     core_of,
     documented,
     parse_query,
     permitted,
+    selected_filters,
 )
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument
-from jobstore.projections.columns import FILTERS
 from jobstore.projections.render import present
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -47,10 +48,6 @@ class WatchQuery(QueryModel):
                                                    "write's X-Jobstore-Position); without it, from now")
 
 
-SELECTIONS = [{"name": f.parameter, "in": "query", "required": False,
-               "description": f"repeated {f.values.__name__} names; empty means all",
-               "schema": {"type": "array", "items": {"type": "string", "enum": [v.value for v in f.values]}}}
-              for f in FILTERS.values()]
 STREAM: dict[int | str, dict[str, Any]] = {200: {
     "description": "Server-Sent Events: changes (`id:` their position, `data:` {\"job\", \"position\"}), "
                    "`event: leave`, `event: bookmark` ({\"position\"}), and `event: error` (a googlerpc Status) "
@@ -67,9 +64,8 @@ async def watch_jobs(request: Request) -> Response:
     if after is None:
         after = query.after_position
     core = core_of(request)
-    selected = {column: request.query_params.getlist(f.parameter) for column, f in FILTERS.items()}
     watcher = await core.queries.watch(principal, job_id=query.job_id, project=query.project_id, agent=query.agent,
-                                       view=query.view, selected=selected, after=after)
+                                       view=query.view, selected=selected_filters(request), after=after)
     headers = {POSITION_HEADER: str(watcher.start), "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if request.scope.get("state", {}).get("head"):  # HEAD: the headers a watch would start with, and no stream
         core.queries.watches.leave(watcher)

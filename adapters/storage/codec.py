@@ -99,7 +99,7 @@ def decode_for_views(position: int, stream_id: str, version: int, topic: str, st
         data = cast(JobChange, {key: _decode_job_data(value) if key == "jobData" else _value.decode(value)
                                 for key, value in event.data.items()})
     except msgspec.DecodeError as error:  # ValidationError is one too
-        raise UnknownEvent(f"event at position {position} ({topic}) cannot be read as a job event: {error}") from None
+        raise _unreadable(position, topic, error) from None
     return LoggedEvent(position, stream_id, version, kind, data, event.timestamp.iso)
 
 
@@ -109,8 +109,12 @@ def decode_whole(position: int, stream_id: str, version: int, topic: str, state:
     try:
         event = _whole_event.decode(state)
     except msgspec.DecodeError as error:
-        raise UnknownEvent(f"event at position {position} ({topic}) cannot be read as a job event: {error}") from None
+        raise _unreadable(position, topic, error) from None
     return LoggedEvent(position, stream_id, version, kind, cast(JobChange, event.data), event.timestamp.iso)
+
+
+def _unreadable(position: int, topic: str, error: Exception) -> UnknownEvent:
+    return UnknownEvent(f"event at position {position} ({topic}) cannot be read as a job event: {error}")
 
 
 def _decode_job_data(encoded: msgspec.Raw) -> dict[str, dict[str, Any]]:
