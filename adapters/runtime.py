@@ -16,6 +16,7 @@ from jobstore.adapters.storage.keys import KeyTable
 from jobstore.adapters.storage.library import TRANSCODER_TOPIC, StoredJobs
 from jobstore.adapters.storage.log import EventStoreLog
 from jobstore.adapters.storage.schema import create_schema
+from jobstore.adapters.storage.tree import SqlTreeStore
 from jobstore.adapters.storage.views import SqlViewStore
 from jobstore.adapters.worker import ProjectionWorker
 from jobstore.domain.application import Clock, Jobs, utc_now
@@ -49,6 +50,7 @@ class Services:
     views: SqlViewStore
     keys: KeyStore
     engine: ProjectionEngine
+    tree: SqlTreeStore
     event_log: EventStoreLog
     audit: Audit
     idempotency: IdempotencyStore
@@ -106,9 +108,10 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     views = SqlViewStore(backend)
     events = EventTable(backend)
     event_log = EventStoreLog(events)
-    engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size)
+    tree = SqlTreeStore(backend)
+    engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size, tree=tree)
     keys = KeyTable(backend)
     return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
-                    event_log=event_log, audit=Audit(jobs, events, views),
+                    tree=tree, event_log=event_log, audit=Audit(jobs, events, views),
                     idempotency=IdempotencyStore(backend.db, settings.idempotency_records_per_key),
                     page_secret=keys.secret("page-token"))

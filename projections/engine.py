@@ -1,8 +1,10 @@
-"""The projection engine: reads the global log in batches and advances each view exactly once.
+"""The projection engine: reads the global log in batches and advances each view, and the log's Merkle tree,
+exactly once.
 
-One read of the log serves every view; each view's batch is committed in one transaction with that view's
-position, guarded by the position it started from, so a worker that lost a race (another worker advanced the
-view) writes nothing and rereads.
+One read of the log serves every view and the tree; each view's batch is committed in one transaction with that
+view's position, guarded by the position it started from, so a worker that lost a race (another worker advanced
+the view) writes nothing and rereads. The tree is committed the same way, in its own transaction, by the worker
+that projects FULL.
 """
 from __future__ import annotations
 
@@ -47,6 +49,17 @@ class ViewStore(Protocol):
         ...
 
 
+class LogTree(Protocol):
+    """The Merkle tree over the log (domain.merkle): its leaves are the events' chain hashes, in log order."""
+
+    def position(self) -> int: ...
+
+    def append(self, events: Sequence[LoggedEvent], from_position: int, to_position: int) -> bool:
+        """Append `events` and move the tree from `from_position` to `to_position` in one transaction; False,
+        writing nothing, when the tree is no longer at `from_position`."""
+        ...
+
+
 class RowsInFlight(Exception):
     """A fold needs rows that a commit still in flight is writing: settle it first."""
 
@@ -69,15 +82,22 @@ class Overlay:
 
 
 @dataclass
+class TreeWrite:
+    start: int
+    events: list[LoggedEvent]
+
+
+@dataclass
 class Batch:
     end: int
     writes: list[ViewWrite]
     overlay: Overlay | None
+    tree: TreeWrite | None = None
 
 
 @dataclass
 class Commit:
-    view: JobView
+    view: JobView | None  # None: the tree
     events: int
     position: int
     committed: Future[bool]
@@ -85,20 +105,28 @@ class Commit:
 
 class ProjectionEngine:
     def __init__(self, event_log: EventLog, store: ViewStore, views: Sequence[JobView] = VIEWS,
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 1000, tree: LogTree | None = None) -> None:
         self.event_log = event_log
         self.store = store
         self.views = tuple(views)
         self.batch_size = batch_size
+        self.tree = tree
         self.wake = threading.Event()
         self._advanced = threading.Condition()
         self._reached: dict[JobView, int] = {}
-        self._committer = ThreadPoolExecutor(max_workers=len(self.views), thread_name_prefix="jobstore-view-commit")
+        self._committer = ThreadPoolExecutor(max_workers=len(self.views) + 1,
+                                             thread_name_prefix="jobstore-view-commit")
+
+    def _tree_position(self, views: Sequence[JobView]) -> int | None:
+        """Where the tree stands, when the worker of `views` keeps it (the one that projects FULL)."""
+        return self.tree.position() if self.tree is not None and JobView.FULL in views else None
 
     def step(self, views: Sequence[JobView] | None = None) -> int:
-        """Apply one batch of the log to each of `views` (default: all); returns events consumed (per view, summed)."""
+        """Apply one batch of the log to each of `views` (default: all), and to the tree when FULL is among them;
+        returns events consumed (per view and tree, summed)."""
         views = self.views if views is None else tuple(views)
-        batch = self._prepare(views, {view: self.store.position(view) for view in views}, overlay=None)
+        batch = self._prepare(views, {view: self.store.position(view) for view in views}, overlay=None,
+                              tree_at=self._tree_position(views))
         return 0 if batch is None else self._settle(self._submit(batch))[0]
 
     def catch_up(self, progress: Progress | None = None, views: Sequence[JobView] | None = None) -> int:
@@ -110,13 +138,16 @@ class ProjectionEngine:
         """
         views = self.views if views is None else tuple(views)
         positions = {view: self.store.position(view) for view in views}
-        goal = self.event_log.head() * len(views) - sum(positions.values()) if progress else 0
+        tree_at = self._tree_position(views)
+        goal = (self.event_log.head() * (len(views) + (tree_at is not None)) - sum(positions.values())
+                - (tree_at or 0)) if progress else 0
         total = 0
         overlay: Overlay | None = None
         in_flight: list[Commit] = []
         while True:
             try:
-                batch = self._prepare(views, positions, overlay, frozenset(c.view for c in in_flight))
+                batch = self._prepare(views, positions, overlay,
+                                      frozenset(c.view for c in in_flight if c.view is not None), tree_at)
             except RowsInFlight:
                 batch = None
                 in_flight_blocked = True
@@ -130,29 +161,38 @@ class ProjectionEngine:
                 in_flight = []
                 if not all_committed:
                     positions = {view: self.store.position(view) for view in views}
+                    tree_at = self._tree_position(views)
                     overlay = None
                     continue
             if in_flight_blocked:
-                batch = self._prepare(views, positions, overlay=None)
+                batch = self._prepare(views, positions, overlay=None, tree_at=tree_at)
             if batch is None:
                 return total
             in_flight = self._submit(batch)
             positions.update({write.view: batch.end for write in batch.writes})
+            if batch.tree is not None:
+                tree_at = batch.end
             overlay = batch.overlay
 
     def _prepare(self, views: Sequence[JobView], positions: dict[JobView, int], overlay: Overlay | None,
-                 in_flight: frozenset[JobView] = frozenset()) -> Batch | None:
-        """Read the next batch after the view furthest behind and fold it for each view.
+                 in_flight: frozenset[JobView] = frozenset(), tree_at: int | None = None) -> Batch | None:
+        """Read the next batch after the view (or the tree, at `tree_at` when kept) furthest behind and fold it
+        for each view.
 
         Views that stand at the same position share one fold: FULL holds everything BASIC shows. `overlay`
         holds rows as they will stand once the commits in flight land; they are not read from the store.
         Raises RowsInFlight when the fold would need stored rows of a view with a commit `in_flight`.
         """
-        events = self.event_log.read(min(positions.values()), self.batch_size)
+        events = self.event_log.read(min([*positions.values(), *([] if tree_at is None else [tree_at])]),
+                                     self.batch_size)
         if not events:
             return None
         folded: dict[int, list[ViewRow]] = {}
         batch = Batch(end=events[-1].position, writes=[], overlay=None)
+        if tree_at is not None:
+            leaves = [e for e in events if e.position > tree_at]
+            if leaves:
+                batch.tree = TreeWrite(tree_at, leaves)
         for view in sorted(views, key=lambda v: v is not JobView.FULL):  # FULL first: the others derive from it
             start = positions[view]
             mine = [e for e in events if e.position > start]
@@ -189,6 +229,11 @@ class ProjectionEngine:
                                                write.start, batch.end)
             committed.add_done_callback(partial(self._note_reached, write.view, batch.end))
             commits.append(Commit(write.view, write.events, batch.end, committed))
+        if batch.tree is not None:
+            assert self.tree is not None, "a tree write comes from a tree"
+            committed = self._committer.submit(copy_context().run, self.tree.append, batch.tree.events,
+                                               batch.tree.start, batch.end)
+            commits.append(Commit(None, len(batch.tree.events), batch.end, committed))
         return commits
 
     def _note_reached(self, view: JobView, position: int, committed: Future[bool]) -> None:
@@ -203,7 +248,8 @@ class ProjectionEngine:
         for commit in commits:
             if commit.committed.result():
                 consumed += commit.events
-                self._note_reached(commit.view, commit.position, commit.committed)
+                if commit.view is not None:
+                    self._note_reached(commit.view, commit.position, commit.committed)
             else:
                 all_committed = False
         return consumed, all_committed

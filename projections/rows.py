@@ -20,6 +20,7 @@ class LoggedEvent(NamedTuple):  # a tuple, not a dataclass: catch-up decodes hun
     type: str
     data: JobChange
     recorded_at: str = ""
+    chain_hash: str = ""  # its hash in the job's chain, hex: its leaf in the log's Merkle tree
 
 
 class ViewRow(NamedTuple):  # a tuple, like LoggedEvent: a frozen dataclass costs a few µs more per row

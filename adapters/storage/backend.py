@@ -55,6 +55,7 @@ class Backend(ABC):
     events_table: str  # the event store's table of events
     position_column: str  # its global, commit-ordered position
     stream_as_text: str  # SQL: an event's stream id as text
+    bytes_type: str  # SQL: the type of a column of bytes
     size_in_bytes: str  # SQL: the size in bytes of a text (as UTF-8) or binary value, "{}" standing for it
     recorded_at: str  # SQL: when an event was recorded, read inside the database from its stored JSON
     append_only: tuple[str, ...]  # statements that make the events table refuse changes

@@ -74,11 +74,12 @@ class _Timestamp(msgspec.Struct):
 
 
 class _ViewedEvent(msgspec.Struct):
-    """What the views read of a stored job event. The other fields (the hash chain, who wrote it) are about half
-    of each event; the decoder steps over them without building them."""
+    """What the projections read of a stored job event: the views its data, the log's Merkle tree its hash. The
+    other fields (who wrote it, the link to the event before) the decoder steps over without building them."""
 
     timestamp: _Timestamp
     data: dict[str, msgspec.Raw]
+    hash: str
 
 
 class _WholeEvent(msgspec.Struct):
@@ -100,7 +101,7 @@ def decode_for_views(position: int, stream_id: str, version: int, topic: str, st
                                 for key, value in event.data.items()})
     except msgspec.DecodeError as error:  # ValidationError is one too
         raise _unreadable(position, topic, error) from None
-    return LoggedEvent(position, stream_id, version, kind, data, event.timestamp.iso)
+    return LoggedEvent(position, stream_id, version, kind, data, event.timestamp.iso, event.hash)
 
 
 def decode_whole(position: int, stream_id: str, version: int, topic: str, state: bytes) -> LoggedEvent:

@@ -146,6 +146,7 @@ class PostgresBackend(Backend):
     events_table = "jobstore_events"  # the library's `<application name>_events`
     position_column = "notification_id"
     stream_as_text = "originator_id::text"
+    bytes_type = "BYTEA"
     size_in_bytes = "octet_length({})"  # read from the TOAST header, without decompressing
     recorded_at = f"convert_from(state, 'UTF8')::jsonb #>> '{{{','.join(RECORDED_AT_PATH)}}}'"
     append_only = (

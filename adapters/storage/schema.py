@@ -12,6 +12,7 @@ import orjson
 
 from jobstore.adapters.storage.backend import Backend
 from jobstore.adapters.storage.database import Cursor
+from jobstore.adapters.storage.tree import tree_tables
 from jobstore.domain.enums import JobView
 from jobstore.projections.columns import COLUMNS, Column
 
@@ -65,7 +66,7 @@ def create_schema(backend: Backend) -> None:
     Runs after the event store made its own tables: it guards them with append-only triggers. Callers hold
     `backend.schema_lock()`."""
     with backend.ddl() as cursor:
-        for statement in (*TABLES, *backend.append_only):
+        for statement in (*TABLES, *tree_tables(backend), *backend.append_only):
             cursor.execute(statement)
         for view, table in DEFAULT_TABLES.items():
             cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"

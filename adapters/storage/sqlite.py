@@ -86,6 +86,7 @@ class SQLiteBackend(Backend):
     events_table = "stored_events"
     position_column = "rowid"
     stream_as_text = "originator_id"  # stored as 32 hex digits
+    bytes_type = "BLOB"
     size_in_bytes = "length(CAST({} AS BLOB))"
     recorded_at = f"json_extract(CAST(state AS TEXT), '$.{'.'.join(RECORDED_AT_PATH)}')"
     append_only = (

@@ -38,7 +38,8 @@ def test_only_the_fields_a_column_needs_are_decoded_and_the_rest_is_written_out_
 
 def test_a_view_row_folded_from_decoded_events_encodes_as_the_replayed_document() -> None:
     created = (b'{"timestamp":{"_data_":"t0"},"data":{"jobId":"j","jobType":"JOB_TYPE_MODEL_STRESS_TEST",'
-               b'"status":"JOB_STATUS_REQUESTED","creationTime":"c","jobData":{"stress":{"modelId":{"uuid":"m"}}}}}')
+               b'"status":"JOB_STATUS_REQUESTED","creationTime":"c","jobData":{"stress":{"modelId":{"uuid":"m"}}}},'
+               b'"hash":"aa"}')
     events = [decode_for_views(1, "s", 1, "jobstore.domain.job:Job.Created", created),
               decode_for_views(2, "s", 2, TOPIC, STATE)]
     [row] = fold(JobView.FULL, events, {})

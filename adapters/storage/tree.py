@@ -1,0 +1,130 @@
+"""The Merkle tree's tables (projections/tree.py says how a tree is cut into tiles): `log_tree` holds how many
+leaves the tree has and the log position it has consumed; `log_tree_tiles` holds the tiles, level-0 tiles with
+their leaves' log positions (8-byte big-endian integers side by side) and the last of them, to find a position's
+leaf with one index lookup."""
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple, TypeVar
+
+from jobstore.adapters.storage.backend import Backend
+from jobstore.adapters.storage.database import Cursor
+from jobstore.domain.merkle import Nodes
+from jobstore.projections.rows import LoggedEvent
+from jobstore.projections.tree import TILE_WIDTH, Tile, TileKey, edge_tiles, grown, tile_nodes, tiles_needed
+
+T = TypeVar("T")
+TREE_ROW = "log"  # the one row of log_tree
+
+
+def tree_tables(backend: Backend) -> tuple[str, ...]:
+    return (
+        "CREATE TABLE IF NOT EXISTS log_tree (name TEXT PRIMARY KEY, size BIGINT NOT NULL, position BIGINT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS log_tree_tiles (level INTEGER NOT NULL, tile BIGINT NOT NULL, "
+        f"hashes {backend.bytes_type} NOT NULL, positions {backend.bytes_type}, last_position BIGINT, "
+        "PRIMARY KEY (level, tile))",
+        "CREATE INDEX IF NOT EXISTS log_tree_tiles_by_position ON log_tree_tiles (level, last_position)",
+        "INSERT INTO log_tree (name, size, position) VALUES ('log', 0, 0) ON CONFLICT (name) DO NOTHING",
+    )
+
+
+class TreeState(NamedTuple):
+    size: int  # leaves
+    position: int  # the log position it has consumed up to
+
+
+def _packed(positions: Sequence[int]) -> bytes:
+    return struct.pack(f">{len(positions)}q", *positions)
+
+
+def _unpacked(packed: bytes | None) -> tuple[int, ...]:
+    data = bytes(packed or b"")
+    return struct.unpack(f">{len(data) // 8}q", data)
+
+
+def _tile(level: int, index: int, hashes: bytes, positions: bytes | None) -> Tile:
+    return Tile(int(level), int(index), bytes(hashes), _unpacked(positions))
+
+
+class SqlTreeStore:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.db = backend.db
+
+    def state(self) -> TreeState:
+        with self.db.transaction(write=False) as cursor:
+            return self._state(cursor)
+
+    @staticmethod
+    def _state(cursor: Cursor) -> TreeState:
+        cursor.execute("SELECT size, position FROM log_tree WHERE name = ?", (TREE_ROW,))
+        row = cursor.fetchone()
+        return TreeState(int(row[0]), int(row[1])) if row else TreeState(0, 0)
+
+    def position(self) -> int:
+        return self.state().position
+
+    def append(self, events: Sequence[LoggedEvent], from_position: int, to_position: int) -> bool:
+        """Append `events` as leaves and move the tree from `from_position` to `to_position`, in one transaction;
+        False, writing nothing, when the tree is no longer at `from_position` (another worker moved it)."""
+        with self.db.transaction() as cursor:
+            cursor.execute("UPDATE log_tree SET size = size + ?, position = ? WHERE name = ? AND position = ?",
+                           (len(events), to_position, TREE_ROW, from_position))
+            if cursor.rowcount != 1:
+                return False
+            size = self._state(cursor).size - len(events)
+            edge = {(tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
+            leaves = [(event.position, bytes.fromhex(event.chain_hash)) for event in events]
+            changed = grown(size, leaves, edge)
+            cursor.executemany(
+                "INSERT INTO log_tree_tiles (level, tile, hashes, positions, last_position) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes, positions = excluded.positions, "
+                "last_position = excluded.last_position",
+                [(t.level, t.index, t.hashes, _packed(t.positions) if t.level == 0 else None,
+                  t.positions[-1] if t.level == 0 else None) for t in changed])
+        return True
+
+    def _read(self, cursor: Cursor, keys: Iterable[TileKey]) -> list[Tile]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        where = " OR ".join("(level = ? AND tile = ?)" for _ in wanted)
+        cursor.execute(f"SELECT level, tile, hashes, positions FROM log_tree_tiles WHERE {where}",
+                       [value for key in wanted for value in key])
+        return [_tile(*row) for row in cursor.fetchall()]
+
+    def computed(self, work: Callable[[Nodes], T]) -> T:
+        """`work` (a root, a proof) done over the tiles it needs, read in one query."""
+        with self.db.transaction(write=False, binary=True) as cursor:
+            tiles = {(tile.level, tile.index): tile for tile in self._read(cursor, tiles_needed(work))}
+        return work(tile_nodes(tiles))
+
+    def leaf_of(self, position: int) -> int | None:
+        """The leaf index of the event at log `position`, if the tree holds it."""
+        with self.db.transaction(write=False, binary=True) as cursor:
+            cursor.execute("SELECT tile, positions FROM log_tree_tiles WHERE level = 0 AND last_position >= ? "
+                           "ORDER BY last_position LIMIT 1", (position,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        positions = _unpacked(row[1])
+        offset = bisect_left(positions, position)
+        if offset == len(positions) or positions[offset] != position:
+            return None
+        return int(row[0]) * TILE_WIDTH + offset
+
+    def leaves(self, batch_tiles: int = 64) -> Iterator[tuple[int, bytes]]:
+        """Every leaf the tree holds, in order, as (position, leaf hash)."""
+        after = -1
+        while True:
+            with self.db.transaction(write=False, binary=True) as cursor:
+                cursor.execute("SELECT level, tile, hashes, positions FROM log_tree_tiles WHERE level = 0 AND "
+                               "tile > ? ORDER BY tile LIMIT ?", (after, batch_tiles))
+                tiles = [_tile(*row) for row in cursor.fetchall()]
+            for tile in tiles:
+                yield from zip(tile.positions, tile.entries(0, tile.width), strict=True)
+            if len(tiles) < batch_tiles:
+                return
+            after = tiles[-1].index

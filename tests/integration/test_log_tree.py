@@ -1,0 +1,91 @@
+"""The Merkle tree over the log as the projection engine keeps it, on both stores: its root and proofs equal
+those of a tree built in memory from the log's chain hashes, whatever the batch sizes, across partial tiles and
+tile levels, and each leaf is found by its log position."""
+from __future__ import annotations
+
+import pytest
+
+from jobstore.adapters.runtime import Services
+from jobstore.domain.job import Provenance
+from jobstore.domain.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root,
+    verify_consistency,
+    verify_inclusion,
+)
+from jobstore.projections.engine import ProjectionEngine
+from tests.conftest import unique, upsert_request
+from tests.unit.test_merkle import nodes_over
+
+BY = Provenance("tree-test", "writer", "request-1")
+
+
+def write_events(services: Services, jobs: int, updates: int = 2) -> None:
+    for _ in range(jobs):
+        job_id = unique("tree")
+        services.jobs.upsert(upsert_request({"jobId": job_id, "jobType": "JOB_TYPE_FILE_SCAN"}), BY)
+        for n in range(updates):
+            services.jobs.upsert(upsert_request({"jobId": job_id, "archivedJobLogs": {"url": {"url": f"https://logs.example/{n}"}}},
+                                                {"archivedJobLogs": True}), BY)
+
+
+def log_leaves(services: Services) -> list[tuple[int, bytes]]:
+    """(position, chain hash) of every event, read from the log itself."""
+    return [(e.position, bytes.fromhex(e.event.hash)) for e in services.audit.feed(0, 10**9)[0]]
+
+
+def test_the_kept_tree_equals_a_tree_built_from_the_log(services: Services) -> None:
+    write_events(services, 100)  # 300 events: a full level-0 tile and a partial one
+    services.engine.catch_up()
+    leaves = log_leaves(services)
+    chain_hashes = [hashed for _, hashed in leaves]
+    tree = services.tree
+    assert tree.state().size == len(leaves) == 300
+    assert tree.state().position == leaves[-1][0]
+    memory = nodes_over(chain_hashes)
+    for size in (1, 2, 255, 256, 257, 300):
+        assert tree.computed(lambda nodes, n=size: root(nodes, n)) == root(memory, size)
+    for index, size in [(0, 300), (255, 256), (256, 257), (299, 300), (7, 20)]:
+        proof = tree.computed(lambda nodes, i=index, n=size: inclusion_proof(nodes, i, n))
+        assert proof == inclusion_proof(memory, index, size)
+        verify_inclusion(index, size, leaf_hash(chain_hashes[index]), proof, root(memory, size))
+    for old, new in [(1, 300), (256, 300), (100, 257), (299, 300)]:
+        proof = tree.computed(lambda nodes, m=old, n=new: consistency_proof(nodes, m, n))
+        verify_consistency(old, new, root(memory, old), root(memory, new), proof)
+    assert list(tree.leaves()) == [(position, leaf_hash(hashed)) for position, hashed in leaves]
+    for index in (0, 255, 256, 299):
+        assert tree.leaf_of(leaves[index][0]) == index
+    assert tree.leaf_of(leaves[-1][0] + 1) is None
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 256])
+def test_batches_of_any_size_build_the_same_tree(services: Services, batch_size: int) -> None:
+    write_events(services, 30)
+    engine = ProjectionEngine(services.event_log, services.views, batch_size=batch_size, tree=services.tree)
+    try:
+        engine.catch_up()
+    finally:
+        engine.close()
+    chain_hashes = [hashed for _, hashed in log_leaves(services)]
+    assert services.tree.state().size == 90
+    assert services.tree.computed(lambda nodes: root(nodes, 90)) == root(nodes_over(chain_hashes), 90)
+
+
+def test_a_worker_that_lost_the_race_appends_nothing(services: Services) -> None:
+    write_events(services, 3)
+    services.engine.catch_up()
+    state = services.tree.state()
+    events = services.event_log.read(0, 2)
+    assert services.tree.append(events, 0, events[-1].position) is False
+    assert services.tree.state() == state
+
+
+def test_a_worker_without_the_full_view_leaves_the_tree_alone(services: Services) -> None:
+    from jobstore.domain.enums import JobView
+    write_events(services, 3)
+    services.engine.catch_up(views=[JobView.BASIC])
+    assert services.tree.state().size == 0
+    services.engine.catch_up()
+    assert services.tree.state().size == 9
