@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import IO, Any
 
 from eventsourcing.persistence import StoredEvent
 
+from jobstore.adapters.checkpoints import CheckpointCheck, SavedCheckpoint
 from jobstore.adapters.storage.codec import job_event, rebuilt_event, stored_event
 from jobstore.adapters.storage.events import EventTable
+from jobstore.adapters.storage.tree import SqlTreeStore
 from jobstore.adapters.storage.views import SqlViewStore
 from jobstore.domain.application import Jobs
 from jobstore.domain.chain import ChainFollower, Problem, chain_problems
@@ -19,6 +22,7 @@ from jobstore.domain.document import JobDocument, format_time, merge, parse_time
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
 from jobstore.domain.job import Job, stream_id
+from jobstore.domain.merkle import Nodes, root
 from jobstore.projections.render import VIEWS, view_document
 
 Progress = Callable[[int, int], None]
@@ -50,10 +54,11 @@ class ImportRefused(JobStoreError):
 
 
 class Audit:
-    def __init__(self, jobs: Jobs, events: EventTable, views: SqlViewStore) -> None:
+    def __init__(self, jobs: Jobs, events: EventTable, views: SqlViewStore, tree: SqlTreeStore) -> None:
         self.jobs = jobs
         self.events = events
         self.views = views
+        self.tree = tree
 
     def _decode(self, stored: StoredEvent) -> Job.Event:
         return job_event(self.jobs.mapper, stored)
@@ -166,6 +171,24 @@ class Audit:
                                                       f"{last_version}"))
         return problems
 
+    def verify_checkpoints(self, saved: list[SavedCheckpoint], progress: Progress | None = None) -> list[str]:
+        """That the log is an append-only extension of each saved checkpoint (adapters/checkpoints.py)."""
+        state = self.tree.state()
+        check = CheckpointCheck(saved, kept=self.tree.leaves())
+        check.kept_agrees = {s.checkpoint.size: state.size >= s.checkpoint.size
+                             and self.tree.computed(partial(_root, size=s.checkpoint.size)) == s.checkpoint.root
+                             for s in saved}
+        head = int(self.jobs.recorder.max_notification_id() or 0)
+        position, more = 0, True
+        while more:
+            events, position, more = self.feed(position, 1000)
+            for recorded in events:
+                check.follow(recorded.position, recorded.event)
+            if progress:
+                progress(min(position, head), head)
+        check.finish()
+        return check.problems()
+
     # --- export and import
 
     def export(self, out: IO[str], after: int = 0, progress: Progress | None = None, batch: int = 1000) -> int:
@@ -193,14 +216,14 @@ class Audit:
             raise ImportRefused("the store already holds events: import only into an empty store "
                                 "(a new JOBSTORE_HOME, or an empty PostgreSQL database or schema)")
         chains = ChainFollower()
-        for number, event in self._parse(source()):
+        for number, _, event in parse_export(source()):
             problems = chains.follow(event)
             if problems:
                 raise ImportRefused(f"line {number}: {problems[0]}: the export does not follow the chain before it "
                                     "(missing, reordered or altered events)")
         pending: list[Job.Event] = []
         count = 0
-        for _number, event in self._parse(source()):
+        for _number, _position, event in parse_export(source()):
             pending.append(event)
             if len(pending) >= batch:
                 count += self._insert(pending)
@@ -218,22 +241,28 @@ class Audit:
         events.clear()
         return written
 
-    @staticmethod
-    def _parse(lines: Iterable[str]) -> Iterator[tuple[int, Job.Event]]:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line, parse_float=_no_fraction, parse_constant=_no_fraction)
-                yield number, rebuilt_event(
-                    record["type"], originator_id=stream_id(record["jobId"]),
-                    originator_version=int(record["version"]), timestamp=parse_time(record["recordedAt"]),
-                    job_id=record["jobId"], data=record["data"], actor=record["actor"]["name"],
-                    role=record["actor"]["role"], request_id=record["requestId"],
-                    server_request_id=record.get("serverRequestId"), prev_hash=record["prevHash"],
-                    hash=record["hash"])
-            except (ValueError, KeyError, TypeError) as error:
-                raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None
+
+
+def parse_export(lines: Iterable[str]) -> Iterator[tuple[int, int, Job.Event]]:
+    """An export's events: (line number, log position, event)."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, parse_float=_no_fraction, parse_constant=_no_fraction)
+            yield number, int(record["position"]), rebuilt_event(
+                record["type"], originator_id=stream_id(record["jobId"]),
+                originator_version=int(record["version"]), timestamp=parse_time(record["recordedAt"]),
+                job_id=record["jobId"], data=record["data"], actor=record["actor"]["name"],
+                role=record["actor"]["role"], request_id=record["requestId"],
+                server_request_id=record.get("serverRequestId"), prev_hash=record["prevHash"],
+                hash=record["hash"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None
+
+
+def _root(nodes: Nodes, size: int) -> bytes:
+    return root(nodes, size)
 
 
 def _no_fraction(text: str) -> Any:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from jobstore.adapters.audit import parse_export
+from jobstore.adapters.checkpoints import read_checkpoint, verify_export
 from jobstore.adapters.core.access import Role
 from jobstore.adapters.keys import key_name_problem
 from jobstore.adapters.operations import rebuild, view_status
@@ -19,6 +21,7 @@ from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
 from jobstore.adapters.settings import Settings, SettingsError
 from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.domain.checkpoint import NoteRefused, Verifier
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import JobStoreError
 
@@ -64,8 +67,31 @@ def _parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="recompute every hash chain and compare the views with the "
                                                       "log; exit 1 when anything is wrong")
     verify.add_argument("--job", metavar="JOB_ID", help="verify one job only")
+    verify.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                        help="also prove that the log extends this saved checkpoint (repeatable)")
+    verify.add_argument("--public-key", metavar="KEY", help="the verifier key the checkpoints must be signed by "
+                                                            "(default: this store's)")
     load = audit_commands.add_parser("import", help="load an export into an empty store, checking every chain")
     load.add_argument("file", metavar="FILE")
+    audit_commands.add_parser("public-key", help="print the verifier key of the log's checkpoints (last line)")
+    checkpoint = audit_commands.add_parser("checkpoint", help="the log's signed checkpoint, to keep where the "
+                                                              "operator cannot reach")
+    checkpoint.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    proof = audit_commands.add_parser("proof", help="an inclusion or consistency proof of the log's tree, as JSON")
+    proofs = proof.add_subparsers(dest="proof_kind", required=True)
+    inclusion = proofs.add_parser("inclusion", help="that the event at a position is in the tree")
+    inclusion.add_argument("--position", type=int, required=True)
+    inclusion.add_argument("--tree-size", type=int, help="default: the current tree")
+    consistency = proofs.add_parser("consistency", help="that the tree extends an older one")
+    consistency.add_argument("--from", dest="old_size", type=int, required=True, metavar="SIZE")
+    consistency.add_argument("--to", dest="new_size", type=int, metavar="SIZE", help="default: the current tree")
+    offline = audit_commands.add_parser("verify-export", help="check an export against saved checkpoints, without "
+                                                              "a store; exit 1 when anything is wrong")
+    offline.add_argument("file", metavar="EXPORT")
+    offline.add_argument("--checkpoint", action="append", required=True, metavar="FILE",
+                         help="a saved checkpoint (repeatable)")
+    offline.add_argument("--public-key", required=True, metavar="KEY",
+                         help="the log's verifier key, as `jobstore audit public-key` printed it")
     return parser
 
 
@@ -88,6 +114,8 @@ def _cell(value: object) -> str:
 
 
 def _project(services: Services) -> None:
+    from jobstore.adapters.serving import build_log_tree
+    build_log_tree(services)
     worker = services.start_projections()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -131,16 +159,41 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
         print(f"exported {count} events" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
         return 0
     if args.audit_command == "verify":
+        verifier = Verifier.parse(args.public_key) if args.public_key else services.transparency.verifier
+        saved = [read_checkpoint(Path(path), verifier) for path in args.checkpoint]
         bar = ProgressBar("verifying jobs")
-        problems = audit.verify(args.job, progress=bar)
+        problems = [str(problem) for problem in audit.verify(args.job, progress=bar)]
         bar.finish()
+        if saved:
+            bar = ProgressBar("checking the log against the checkpoints")
+            problems += audit.verify_checkpoints(saved, progress=bar)
+            bar.finish()
         for problem in problems:
             print(f"BROKEN {_cell(problem)}")
         checked = f"job {args.job!r}" if args.job else "every job"
         if problems:
             print(f"verify: {len(problems)} problem(s) found in {checked}", file=sys.stderr)
             return 1
-        print(f"verify: {checked} holds: every hash chain recomputes and every view row equals the log")
+        extends = f", and the log extends {len(saved)} saved checkpoint(s)" if saved else ""
+        print(f"verify: {checked} holds: every hash chain recomputes and every view row equals the log{extends}")
+        return 0
+    if args.audit_command == "public-key":
+        print("The log's checkpoints are signed by this key (C2SP signed-note verifier key):", file=sys.stderr)
+        print(services.transparency.verifier)
+        return 0
+    if args.audit_command == "checkpoint":
+        note = services.transparency.checkpoint()
+        if args.out:
+            Path(args.out).write_text(note, encoding="utf-8")
+            print(f"saved the checkpoint of {note.splitlines()[1]} events to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(note)
+        return 0
+    if args.audit_command == "proof":
+        log = services.transparency
+        proved = (log.inclusion(args.position, args.tree_size) if args.proof_kind == "inclusion"
+                  else log.consistency(args.old_size, args.new_size))
+        print(json.dumps(proved.wire(), indent=2))
         return 0
     path = Path(args.file)
     if not path.is_file():
@@ -154,6 +207,31 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
     services.engine.catch_up(progress=bar)
     bar.finish()
     print(f"imported {count} events from {path}; the views are built")
+    return 0
+
+
+def _verify_export(args: argparse.Namespace) -> int:
+    """An export checked against saved checkpoints with nothing but the verifier key: no store is opened."""
+    try:
+        verifier = Verifier.parse(args.public_key)
+        saved = [read_checkpoint(Path(path), verifier) for path in args.checkpoint]
+        path = Path(args.file)
+        problems = verify_export(((position, event) for _, position, event in parse_export(_json_lines(path))),
+                                 saved)
+    except (NoteRefused, JobStoreError) as error:
+        print(f"jobstore: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"jobstore: cannot read {args.file}: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"BROKEN {_cell(problem)}")
+    if problems:
+        print(f"verify-export: {len(problems)} problem(s) found in {args.file}", file=sys.stderr)
+        return 1
+    sizes = ", ".join(str(s.checkpoint.size) for s in saved)
+    print(f"verify-export: every hash chain of {args.file} recomputes and it extends the checkpoint(s) of tree "
+          f"size {sizes}")
     return 0
 
 
@@ -173,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     access.addHandler(handler)
+    if args.command == "audit" and args.audit_command == "verify-export":
+        return _verify_export(args)
     try:
         settings = Settings.from_environment()
         services = open_services(settings)

@@ -18,6 +18,7 @@ from jobstore.adapters.storage.log import EventStoreLog
 from jobstore.adapters.storage.schema import create_schema
 from jobstore.adapters.storage.tree import SqlTreeStore
 from jobstore.adapters.storage.views import SqlViewStore
+from jobstore.adapters.transparency import TransparencyLog
 from jobstore.adapters.worker import ProjectionWorker
 from jobstore.domain.application import Clock, Jobs, utc_now
 from jobstore.projections.engine import ProjectionEngine
@@ -51,6 +52,7 @@ class Services:
     keys: KeyStore
     engine: ProjectionEngine
     tree: SqlTreeStore
+    transparency: TransparencyLog
     event_log: EventStoreLog
     audit: Audit
     idempotency: IdempotencyStore
@@ -112,6 +114,7 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size, tree=tree)
     keys = KeyTable(backend)
     return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
-                    tree=tree, event_log=event_log, audit=Audit(jobs, events, views),
+                    tree=tree, transparency=TransparencyLog(tree, settings.signing_key_path, settings.log_name),
+                    event_log=event_log, audit=Audit(jobs, events, views, tree),
                     idempotency=IdempotencyStore(backend.db, settings.idempotency_records_per_key),
                     page_secret=keys.secret("page-token"))

@@ -14,6 +14,7 @@ from jobstore.adapters.core.access import Role
 from jobstore.adapters.grpc.server import GrpcServer, PortTaken
 from jobstore.adapters.http.app import create_app
 from jobstore.adapters.http.connections import limited_protocol
+from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services
 from jobstore.adapters.worker import KeyChangeListener
 
@@ -36,6 +37,18 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+TREE_LAG_BUILT_FIRST = 10_000  # events: a tree further behind (a store written before it existed) is built first
+
+
+def build_log_tree(services: Services) -> None:
+    """The Merkle tree of a store written before jobstore kept one, built before serving, with a progress bar;
+    each batch commits, so a build that is stopped resumes where it stood."""
+    if services.event_log.head() - services.tree.position() > TREE_LAG_BUILT_FIRST:
+        bar = ProgressBar("building the log's Merkle tree (and catching up the views)")
+        services.engine.catch_up(progress=bar)
+        bar.finish()
+
+
 def serve(services: Services, host: str, port: int, grpc_port: int, projections: bool = True) -> int:
     """Serve until SIGTERM or SIGINT; 0 once stopped, 2 when the gRPC port cannot be had."""
     if not services.keys.any_active():
@@ -43,6 +56,10 @@ def serve(services: Services, host: str, port: int, grpc_port: int, projections:
         print(f"No API key existed, so an admin key named {name!r} was created. It is shown only this once:",
               flush=True)
         print(key, flush=True)
+    print(f"The log's checkpoints are signed by {services.transparency.verifier} "
+          f"(key file {services.settings.signing_key_path})", flush=True)
+    if projections:
+        build_log_tree(services)
     app = create_app(services)
     settings = services.settings
     # The protocol is named, not left to uvicorn's choice, so that an installed httptools cannot bypass the limits;

@@ -23,6 +23,8 @@ class Settings:
     http_max_connections: int = 1000
     watch_buffer: int = 1000  # changes waiting for one watch's client before it is cut off
     watch_heartbeat_seconds: float = 15.0  # a quiet watch sends a bookmark this often
+    log_signing_key: Path | None = None  # the checkpoints' signing key (default: log-signing.key in home)
+    log_name: str | None = None  # the name a new signing key gets, and so the checkpoints' origin
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,14 +47,25 @@ class Settings:
         records = int(_number(env, "JOBSTORE_IDEMPOTENCY_RECORDS_PER_KEY", 1_000_000, 1, 10**12, whole=True))
         watch_buffer = int(_number(env, "JOBSTORE_WATCH_BUFFER", 1000, 1, 1_000_000, whole=True))
         heartbeat = _number(env, "JOBSTORE_WATCH_HEARTBEAT_SECONDS", 15.0, 0.05, 3600.0)
+        log_name = env.get("JOBSTORE_LOG_NAME") or None
+        if log_name is not None and ("+" in log_name or not log_name.isprintable() or
+                                     any(c.isspace() for c in log_name)):
+            raise SettingsError(f"JOBSTORE_LOG_NAME={log_name!r} must be printable, without spaces or '+' (for "
+                                "example jobstore.example.com/log)")
+        signing_key = env.get("JOBSTORE_LOG_SIGNING_KEY") or None
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
                        database_schema=schema, projection_batch_size=int(batch), http_request_timeout=request_timeout,
                        http_keep_alive_timeout=keep_alive, http_max_connections=max_connections,
                        idempotency_records_per_key=records, watch_buffer=watch_buffer,
-                       watch_heartbeat_seconds=heartbeat)
+                       watch_heartbeat_seconds=heartbeat, log_name=log_name,
+                       log_signing_key=Path(signing_key).absolute() if signing_key else None)
         if url:
             settings.postgres()
         return settings
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.log_signing_key or self.home / "log-signing.key"
 
     @property
     def sqlite_path(self) -> Path:

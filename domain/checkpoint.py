@@ -25,12 +25,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from jobstore.domain.errors import JobStoreError
+
 ED25519 = b"\x01"
 SIGNATURE_PREFIX = "— "  # an em dash and a space
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
 
 
-class NoteRefused(Exception):
+class NoteRefused(JobStoreError):
     """A key, note or checkpoint that is malformed, or a note that the key did not sign."""
 
 

@@ -58,6 +58,32 @@ def subtree_root(hashes: Sequence[bytes]) -> bytes:
     return row[0]
 
 
+class RootBuilder:
+    """Roots of a tree whose leaf hashes arrive one by one, holding only one hash per level: the roots of the
+    complete subtrees its size decomposes into (a compact range)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (leaves, hash), largest first
+
+    def add(self, hashed: bytes) -> None:
+        self.size += 1
+        leaves, top = 1, hashed
+        while self._stack and self._stack[-1][0] == leaves:
+            below = self._stack.pop()[1]
+            leaves, top = leaves * 2, node_hash(below, top)
+        self._stack.append((leaves, top))
+
+    def root(self) -> bytes:
+        """MTH of the leaves added so far."""
+        if not self._stack:
+            return EMPTY_ROOT
+        hashed = self._stack[-1][1]
+        for _, larger in reversed(self._stack[:-1]):
+            hashed = node_hash(larger, hashed)
+        return hashed
+
+
 def range_hash(nodes: Nodes, start: int, end: int) -> bytes:
     """MTH(D[start:end]) for a range whose start is aligned as the RFC's recursion leaves it (a multiple of the
     largest power of two not above its length)."""

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from jobstore.adapters.core.commands import Commands, CommandTimer
+from jobstore.adapters.core.log import LogProofs
 from jobstore.adapters.core.queries import Queries
 from jobstore.adapters.runtime import Services
 
@@ -15,3 +16,4 @@ class Core:
         self.services = services
         self.commands = Commands(services, now, timed)
         self.queries = Queries(services, now)
+        self.log = LogProofs(services)

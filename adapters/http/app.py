@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import STATUS, Cancelled, NotFound, Unavailable, Unimplemented
-from jobstore.adapters.http import audit, jobs, watch
+from jobstore.adapters.http import audit, jobs, transparency, watch
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     JSONResponse,
@@ -87,6 +87,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
 
     app.include_router(jobs.router)  # first: its ListJobsForProject route must win over /v1/jobs/{jobId}/events
     app.include_router(audit.router)
+    app.include_router(transparency.router)
     app.include_router(watch.router)
 
     @app.get("/healthz", tags=["Operations"], summary="The process is alive", responses={405: ERROR_RESPONSES[405]})

@@ -115,6 +115,14 @@ class SqlTreeStore:
             return None
         return int(row[0]) * TILE_WIDTH + offset
 
+    def record_verifier_key(self, name: str, verifier_key: str) -> str:
+        """The verifier key recorded under `name`: `verifier_key` if none was."""
+        with self.db.transaction() as cursor:
+            cursor.execute("INSERT INTO service_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                           (name, verifier_key))
+            cursor.execute("SELECT value FROM service_secrets WHERE name = ?", (name,))
+            return str(cursor.fetchone()[0])
+
     def leaves(self, batch_tiles: int = 64) -> Iterator[tuple[int, bytes]]:
         """Every leaf the tree holds, in order, as (position, leaf hash)."""
         after = -1

@@ -16,6 +16,7 @@ from jobstore.domain.merkle import (
     EMPTY_ROOT,
     Nodes,
     ProofFailed,
+    RootBuilder,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -64,6 +65,9 @@ CONSISTENCY = [
             "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
 ]
+
+
+LOGS = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70, unique=True)  # as chain hashes are
 
 
 def nodes_over(leaves: list[bytes]) -> Nodes:
@@ -123,6 +127,23 @@ def test_published_consistency_proofs_fail_when_anything_is_off(old: int, new: i
             verify_consistency(m, n, first, second, path)
 
 
+@pytest.mark.parametrize("size", range(0, 9))
+def test_a_root_built_leaf_by_leaf_is_the_published_root(size: int) -> None:
+    builder = RootBuilder()
+    for leaf in LEAVES[:size]:
+        builder.add(leaf_hash(leaf))
+    assert builder.root() == (ROOTS[size - 1] if size else EMPTY_ROOT)
+
+
+@given(LOGS)
+def test_a_root_built_leaf_by_leaf_equals_the_recursive_root(leaves: list[bytes]) -> None:
+    builder = RootBuilder()
+    for n, leaf in enumerate(leaves, start=1):
+        builder.add(leaf_hash(leaf))
+        if n in (1, len(leaves) // 2, len(leaves)):
+            assert builder.root() == tree_root(leaves[:n])
+
+
 def test_sizes_that_need_no_proof() -> None:
     verify_consistency(0, 5, EMPTY_ROOT, ROOTS[4], [])
     verify_consistency(3, 3, ROOTS[2], ROOTS[2], [])
@@ -139,7 +160,6 @@ def test_hashes_of_another_length_are_refused() -> None:
 
 # --- random trees
 
-LOGS = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70, unique=True)  # as chain hashes are
 
 
 @st.composite
