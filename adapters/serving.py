@@ -16,6 +16,7 @@ from jobstore.adapters.http.app import create_app
 from jobstore.adapters.http.connections import limited_protocol
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services
+from jobstore.adapters.transparency import SigningKeyProblem
 from jobstore.adapters.worker import KeyChangeListener
 
 GRACEFUL_SECONDS = 10
@@ -56,8 +57,11 @@ def serve(services: Services, host: str, port: int, grpc_port: int, projections:
         print(f"No API key existed, so an admin key named {name!r} was created. It is shown only this once:",
               flush=True)
         print(key, flush=True)
-    print(f"The log's checkpoints are signed by {services.transparency.verifier} "
-          f"(key file {services.settings.signing_key_path})", flush=True)
+    try:
+        print(f"The log's checkpoints are signed by {services.transparency.verifier} "
+              f"(key file {services.settings.signing_key_path})", flush=True)
+    except SigningKeyProblem as problem:
+        print(f"jobstore: warning: this process will refuse to sign checkpoints: {problem.message}", flush=True)
     if projections:
         build_log_tree(services)
     app = create_app(services)

@@ -5,7 +5,8 @@ The key is a file readable only by its owner, `$JOBSTORE_HOME/log-signing.key` u
 names another, holding the signer key in Go's note format; it is created on first use, named by
 JOBSTORE_LOG_NAME (default `jobstore/<12 random hex digits>`), and that name is the checkpoints' origin. The
 store records the verifier key of the first key that signed for it, and refuses to sign with another: every
-process of one store must be given the same key file.
+process of one store must be given the same key file; a process holding another key serves everything but
+checkpoints, which it refuses (FAILED_PRECONDITION) saying so.
 """
 from __future__ import annotations
 
@@ -21,14 +22,15 @@ from typing import Any
 from jobstore.adapters.errors import NotFound
 from jobstore.adapters.storage.tree import SqlTreeStore
 from jobstore.domain.checkpoint import Checkpoint, NoteRefused, Signer, Verifier
-from jobstore.domain.errors import InvalidArgument, JobStoreError, OutOfRange
+from jobstore.domain.errors import FailedPrecondition, InvalidArgument, OutOfRange
 from jobstore.domain.merkle import consistency_proof, inclusion_proof, root
 
 VERIFIER_SECRET = "log-verifier-key"
 
 
-class SigningKeyProblem(JobStoreError):
-    """The signing key cannot be used; the message says why and what to do."""
+class SigningKeyProblem(FailedPrecondition):
+    """The signing key cannot be used; the message says why and what to do. Checkpoints are refused meanwhile;
+    everything else goes on."""
 
 
 def _b64(data: bytes) -> str:

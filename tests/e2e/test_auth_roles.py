@@ -154,10 +154,18 @@ def test_a_caller_without_a_valid_key_is_unauthenticated_on_every_route(
 
 
 def audit_routes(world: World) -> list[str]:
-    """The GET routes that /openapi.json tags Audit, with {jobId} filled in (the contract names none yet)."""
+    """The GET routes that /openapi.json tags Audit, with {jobId} filled in (the contract names none yet) and
+    each required query parameter (a position or a tree size) set to 1: the log's first event."""
     spec = ok(world.server.call("GET", "/openapi.json")).body
-    return sorted(path.replace("{jobId}", world.done_job) for path, operations in spec["paths"].items()
-                  if "Audit" in operations.get("get", {}).get("tags", []))
+    routes = []
+    for path, operations in spec["paths"].items():
+        operation = operations.get("get", {})
+        if "Audit" not in operation.get("tags", []):
+            continue
+        required = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query" and p["required"]]
+        routes.append(path.replace("{jobId}", world.done_job) + ("?" + "&".join(f"{name}=1" for name in required)
+                                                                  if required else ""))
+    return sorted(routes)
 
 
 @pytest.mark.parametrize("caller", ROLES + NOT_KEYS)

@@ -1,7 +1,9 @@
 """Projection workers as operators run them: API processes without projections, `jobstore project` workers
-that are killed and restarted, standbys that take over, and a rebuild under load."""
+that are killed and restarted (the views and the log's Merkle tree stay exactly once), standbys that take over,
+and a rebuild under load."""
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import time
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from jobstore.domain.checkpoint import Checkpoint
+from jobstore.domain.merkle import RootBuilder, leaf_hash, verify_inclusion
 from tests.conftest import SOAK, unique
 from tests.e2e.conftest import StoreLocation
 from tests.e2e.server import Server, Worker
@@ -85,6 +89,30 @@ def assert_views_equal_the_log(api: Server) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def assert_tree_equals_one_built_from_scratch(api: Server, key: str, timeout: float = 30) -> None:
+    """The Merkle tree the workers kept, through kills, has the root of a tree built from the log's events, and
+    proves random events in it."""
+    hashes, positions, after = [], [], 0
+    while True:
+        page = api.call("GET", f"/v1/events?afterPosition={after}&limit=1000", key=key).body
+        if not page["events"]:
+            break
+        hashes += [bytes.fromhex(e["hash"]) for e in page["events"]]
+        positions += [e["position"] for e in page["events"]]
+        after = page["nextPosition"]
+    built = RootBuilder()
+    for hashed in hashes:
+        built.add(leaf_hash(hashed))
+    reply = api.eventually("/v1/log/checkpoint", key, lambda r: r.status == 200 and
+                           int(r.body.split("\n")[1]) >= len(hashes), timeout=timeout)
+    kept = Checkpoint.parse(reply.body.split("\n\n")[0] + "\n")
+    assert (kept.size, kept.root) == (len(hashes), built.root())
+    for index in random.sample(range(len(hashes)), min(5, len(hashes))):
+        proof = api.call("GET", f"/v1/log/proof/inclusion?position={positions[index]}", key=key).body
+        verify_inclusion(index, kept.size, leaf_hash(hashes[index]),
+                         [base64.b64decode(h) for h in proof["hashes"]], kept.root)
+
+
 def test_a_worker_killed_mid_batch_under_write_load_resumes_and_the_views_equal_the_log(
         deployment: Deployment) -> None:
     worker = deployment.worker()
@@ -99,6 +127,7 @@ def test_a_worker_killed_mid_batch_under_write_load_resumes_and_the_views_equal_
     job_id, last = writer.acknowledged[-1]
     views_reach(deployment.api, deployment.key, job_id, last)
     assert_views_equal_the_log(deployment.api)
+    assert_tree_equals_one_built_from_scratch(deployment.api, deployment.key)
     listed, token = [], ""
     while True:
         page = deployment.api.call("GET", f"/v1/jobs/project/load-project?pageSize=500&minPosition={last}"

@@ -1,11 +1,16 @@
 """The Merkle tree over the log as the projection engine keeps it, on both stores: its root and proofs equal
 those of a tree built in memory from the log's chain hashes, whatever the batch sizes, across partial tiles and
-tile levels, and each leaf is found by its log position."""
+tile levels, and each leaf is found by its log position. And the key that signs its checkpoints."""
 from __future__ import annotations
+
+import stat
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from jobstore.adapters.runtime import Services
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.transparency import SigningKeyProblem, load_or_create_signer
 from jobstore.domain.job import Provenance
 from jobstore.domain.merkle import (
     consistency_proof,
@@ -89,3 +94,28 @@ def test_a_worker_without_the_full_view_leaves_the_tree_alone(services: Services
     assert services.tree.state().size == 0
     services.engine.catch_up()
     assert services.tree.state().size == 9
+
+
+def test_a_process_given_another_signing_key_refuses_checkpoints_and_says_why(services: Services,
+                                                                            tmp_path: Path) -> None:
+    write_events(services, 1)
+    services.engine.catch_up()
+    first = services.transparency.checkpoint()
+    other = open_services(replace(services.settings, log_signing_key=tmp_path / "other.key"))
+    try:
+        with pytest.raises(SigningKeyProblem, match="same key file"):
+            other.transparency.checkpoint()
+        assert other.transparency.tree.state() == services.tree.state()  # everything else goes on
+    finally:
+        other.close()
+    assert services.transparency.checkpoint() == first
+
+
+def test_a_signing_key_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "log-signing.key"
+    signer = load_or_create_signer(path, "jobstore.example/log")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_signer(path, "ignored-once-created") == signer
+    path.chmod(0o644)
+    with pytest.raises(SigningKeyProblem, match="chmod 600"):
+        load_or_create_signer(path, None)

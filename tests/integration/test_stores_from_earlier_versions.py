@@ -151,3 +151,26 @@ def test_idempotent_answers_kept_by_the_earlier_version_are_given_back_the_same(
     assert answered == Stored(0, '{"job":{"jobId":"stress-1"}}', 6)
     refused = upgraded.idempotency.claim("fixture-writer", "refused-key", "fingerprint")
     assert refused is not None and (refused.code, refused.position) == (5, None)
+
+
+def test_the_log_tree_of_an_older_store_is_built_on_first_start_and_signs_a_checkpoint(upgraded: Services,
+                                                                                      backend: str,
+                                                                                      tmp_path: Path) -> None:
+    from jobstore.adapters.checkpoints import read_checkpoint
+    from jobstore.adapters.serving import TREE_LAG_BUILT_FIRST, build_log_tree
+    from jobstore.domain.merkle import RootBuilder, leaf_hash
+
+    exported = expected(backend)["export"]
+    assert upgraded.tree.state().size == 0, "an earlier version kept no tree"
+    build_log_tree(upgraded)  # what serve and project do first (a small store: below the lag built first)
+    assert len(exported) < TREE_LAG_BUILT_FIRST
+    upgraded.engine.catch_up()
+    builder = RootBuilder()
+    for line in exported:
+        builder.add(leaf_hash(bytes.fromhex(json.loads(line)["hash"])))
+    assert upgraded.tree.state().size == len(exported)
+    saved = tmp_path / "checkpoint.txt"
+    saved.write_text(upgraded.transparency.checkpoint(), encoding="utf-8")
+    checkpoint = read_checkpoint(saved, upgraded.transparency.verifier)
+    assert (checkpoint.checkpoint.size, checkpoint.checkpoint.root) == (len(exported), builder.root())
+    assert upgraded.audit.verify_checkpoints([checkpoint]) == []
