@@ -111,7 +111,8 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     events = EventTable(backend)
     event_log = EventStoreLog(events)
     tree = SqlTreeStore(backend)
-    engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size, tree=tree)
+    engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size,
+                              tree=tree if settings.log_tree else None)
     keys = KeyTable(backend)
     return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
                     tree=tree, transparency=TransparencyLog(tree, settings.signing_key_path, settings.log_name),

@@ -25,6 +25,7 @@ class Settings:
     watch_heartbeat_seconds: float = 15.0  # a quiet watch sends a bookmark this often
     log_signing_key: Path | None = None  # the checkpoints' signing key (default: log-signing.key in home)
     log_name: str | None = None  # the name a new signing key gets, and so the checkpoints' origin
+    log_tree: bool = True  # whether the projection worker keeps the log's Merkle tree
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -53,11 +54,14 @@ class Settings:
             raise SettingsError(f"JOBSTORE_LOG_NAME={log_name!r} must be printable, without spaces or '+' (for "
                                 "example jobstore.example.com/log)")
         signing_key = env.get("JOBSTORE_LOG_SIGNING_KEY") or None
+        log_tree = env.get("JOBSTORE_LOG_TREE") or "on"
+        if log_tree not in ("on", "off"):
+            raise SettingsError(f"JOBSTORE_LOG_TREE={log_tree!r} must be on or off")
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
                        database_schema=schema, projection_batch_size=int(batch), http_request_timeout=request_timeout,
                        http_keep_alive_timeout=keep_alive, http_max_connections=max_connections,
                        idempotency_records_per_key=records, watch_buffer=watch_buffer,
-                       watch_heartbeat_seconds=heartbeat, log_name=log_name,
+                       watch_heartbeat_seconds=heartbeat, log_name=log_name, log_tree=log_tree == "on",
                        log_signing_key=Path(signing_key).absolute() if signing_key else None)
         if url:
             settings.postgres()

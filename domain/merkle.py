@@ -49,9 +49,9 @@ def subtree_root(hashes: Sequence[bytes]) -> bytes:
     split as MTH splits."""
     if not hashes:
         return EMPTY_ROOT
-    row = list(hashes)
+    row, sha256 = list(hashes), hashlib.sha256  # node_hash inlined: the tree's builder spends its time here
     while len(row) > 1:
-        paired = [node_hash(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
+        paired = [sha256(_NODE_PREFIX + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
         if len(row) % 2:
             paired.append(row[-1])
         row = paired

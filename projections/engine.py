@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from jobstore.domain.enums import JobView
 from jobstore.projections.render import VIEWS
@@ -34,6 +34,10 @@ class EventLog(Protocol):
     def head(self) -> int: ...
 
 
+Alongside = Callable[[Any], bool]
+"""More work for a view's commit transaction, given its cursor; False refuses the whole commit."""
+
+
 class ViewStore(Protocol):
     """Where view rows and view positions live."""
 
@@ -41,10 +45,12 @@ class ViewStore(Protocol):
 
     def rows(self, view: JobView, stream_ids: Sequence[str]) -> dict[str, ViewRow]: ...
 
-    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int) -> bool:
-        """Write `rows` and move the view from `from_position` to `to_position` in one transaction.
+    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int,
+               alongside: Alongside | None = None) -> bool:
+        """Write `rows` and move the view from `from_position` to `to_position` in one transaction, with
+        `alongside` in it.
 
-        Returns False, writing nothing, when the view is no longer at `from_position`.
+        Returns False, writing nothing, when the view is no longer at `from_position` (or `alongside` refused).
         """
         ...
 
@@ -57,6 +63,10 @@ class LogTree(Protocol):
     def append(self, events: Sequence[LoggedEvent], from_position: int, to_position: int) -> bool:
         """Append `events` and move the tree from `from_position` to `to_position` in one transaction; False,
         writing nothing, when the tree is no longer at `from_position`."""
+        ...
+
+    def appending(self, events: Sequence[LoggedEvent], from_position: int, to_position: int) -> Alongside:
+        """The same append, to run inside a view's commit: one transaction less per batch."""
         ...
 
 
@@ -222,18 +232,27 @@ class ProjectionEngine:
         return {**self.store.rows(view, [stream for stream in needed if stream not in known]), **known}
 
     def _submit(self, batch: Batch) -> list[Commit]:
-        """Commit each view's rows in its own transaction, concurrently; the step's context goes along."""
+        """Commit each view's rows in its own transaction, concurrently; the step's context goes along. The tree
+        goes in FULL's transaction when the batch writes FULL, in its own otherwise."""
         commits = []
+        tree, tree_commit = batch.tree, None
         for write in batch.writes:
+            alongside = None
+            if tree is not None and write.view is JobView.FULL:
+                assert self.tree is not None, "a tree write comes from a tree"
+                alongside = self.tree.appending(tree.events, tree.start, batch.end)
             committed = self._committer.submit(copy_context().run, self.store.commit, write.view, write.rows,
-                                               write.start, batch.end)
+                                               write.start, batch.end, alongside)
             committed.add_done_callback(partial(self._note_reached, write.view, batch.end))
             commits.append(Commit(write.view, write.events, batch.end, committed))
-        if batch.tree is not None:
+            if alongside is not None:
+                tree_commit = committed
+        if tree is not None:
             assert self.tree is not None, "a tree write comes from a tree"
-            committed = self._committer.submit(copy_context().run, self.tree.append, batch.tree.events,
-                                               batch.tree.start, batch.end)
-            commits.append(Commit(None, len(batch.tree.events), batch.end, committed))
+            if tree_commit is None:
+                tree_commit = self._committer.submit(copy_context().run, self.tree.append, tree.events, tree.start,
+                                                     batch.end)
+            commits.append(Commit(None, len(tree.events), batch.end, tree_commit))
         return commits
 
     def _note_reached(self, view: JobView, position: int, committed: Future[bool]) -> None:

@@ -60,7 +60,7 @@ def grown(size: int, leaves: Sequence[tuple[int, bytes]], edge: Mapping[TileKey,
     """The tiles that change when `leaves` ((position, chain hash) each) are appended to a tree of `size`
     leaves, given its partial tiles `edge` (edge_tiles(size))."""
     changed: list[Tile] = []
-    entries = [leaf_hash(hashed) for _, hashed in leaves]
+    entries = list(map(leaf_hash, (hashed for _, hashed in leaves)))
     positions = [position for position, _ in leaves]
     level, count = 0, size
     while entries:
@@ -68,21 +68,16 @@ def grown(size: int, leaves: Sequence[tuple[int, bytes]], edge: Mapping[TileKey,
         tile = edge.get((level, index)) if offset else None
         if offset and (tile is None or tile.width != offset):
             raise ValueError(f"tile {level}/{index} should hold {offset} hashes for a tree of {size}")
-        hashes = bytearray(tile.hashes if tile else b"")
-        kept = list(tile.positions if tile else ())
+        row = (tile.entries(0, offset) if tile else []) + entries
+        row_positions = list(tile.positions if tile else ()) + positions
         above: list[bytes] = []
-        for n, entry in enumerate(entries):
-            hashes += entry
-            if level == 0:
-                kept.append(positions[n])
-            if len(hashes) == TILE_WIDTH * HASH_SIZE:
-                full = Tile(level, index, bytes(hashes), tuple(kept))
-                changed.append(full)
-                above.append(subtree_root(full.entries(0, TILE_WIDTH)))
-                index, hashes, kept = index + 1, bytearray(), []
-        if hashes:
-            changed.append(Tile(level, index, bytes(hashes), tuple(kept)))
-        entries, level, count = above, level + 1, count >> TILE_HEIGHT
+        for start in range(0, len(row), TILE_WIDTH):
+            run = row[start:start + TILE_WIDTH]
+            changed.append(Tile(level, index + start // TILE_WIDTH, b"".join(run),
+                                tuple(row_positions[start:start + TILE_WIDTH])))
+            if len(run) == TILE_WIDTH:
+                above.append(subtree_root(run))
+        entries, positions, level, count = above, [], level + 1, count >> TILE_HEIGHT
     return changed
 
 

@@ -70,21 +70,28 @@ class SqlTreeStore:
         """Append `events` as leaves and move the tree from `from_position` to `to_position`, in one transaction;
         False, writing nothing, when the tree is no longer at `from_position` (another worker moved it)."""
         with self.db.transaction() as cursor:
-            cursor.execute("UPDATE log_tree SET size = size + ?, position = ? WHERE name = ? AND position = ?",
-                           (len(events), to_position, TREE_ROW, from_position))
-            if cursor.rowcount != 1:
+            return self.appending(events, from_position, to_position)(cursor)  # False: it wrote nothing
+
+    def appending(self, events: Sequence[LoggedEvent], from_position: int,
+                  to_position: int) -> Callable[[Cursor], bool]:
+        """The append, for a transaction of someone else's (a view's commit); False when the tree has moved."""
+        def append_in(cursor: Cursor) -> bool:
+            cursor.execute("UPDATE log_tree SET size = size + ?, position = ? WHERE name = ? AND position = ? "
+                           "RETURNING size", (len(events), to_position, TREE_ROW, from_position))
+            row = cursor.fetchone()
+            if row is None:
                 return False
-            size = self._state(cursor).size - len(events)
+            size = int(row[0]) - len(events)
             edge = {(tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
             leaves = [(event.position, bytes.fromhex(event.chain_hash)) for event in events]
-            changed = grown(size, leaves, edge)
             cursor.executemany(
                 "INSERT INTO log_tree_tiles (level, tile, hashes, positions, last_position) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes, positions = excluded.positions, "
                 "last_position = excluded.last_position",
                 [(t.level, t.index, t.hashes, _packed(t.positions) if t.level == 0 else None,
-                  t.positions[-1] if t.level == 0 else None) for t in changed])
-        return True
+                  t.positions[-1] if t.level == 0 else None) for t in grown(size, leaves, edge)])
+            return True
+        return append_in
 
     def _read(self, cursor: Cursor, keys: Iterable[TileKey]) -> list[Tile]:
         wanted = sorted(set(keys))

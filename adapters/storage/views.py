@@ -20,6 +20,7 @@ from jobstore.adapters.storage.pages import read_view_page
 from jobstore.adapters.storage.schema import create_view_table
 from jobstore.domain.enums import JobView
 from jobstore.projections.columns import COLUMN_NAMES
+from jobstore.projections.engine import Alongside
 from jobstore.projections.render import stored_view
 from jobstore.projections.rows import ViewRow
 
@@ -127,7 +128,8 @@ class SqlViewStore:
                     found[row.stream_id] = row
         return found
 
-    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int) -> bool:
+    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int,
+               alongside: Alongside | None = None) -> bool:
         table = self._step_table(view)
         try:
             with self.db.transaction() as cursor:
@@ -143,6 +145,8 @@ class SqlViewStore:
                     raise _Refused
                 if rows:
                     self.backend.upsert_rows(cursor, table, COLUMN_NAMES, rows)
+                if alongside is not None and not alongside(cursor):
+                    raise _Refused
         except _Refused:
             return False
         return True

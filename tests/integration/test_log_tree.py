@@ -119,3 +119,17 @@ def test_a_signing_key_others_can_read_is_refused(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(SigningKeyProblem, match="chmod 600"):
         load_or_create_signer(path, None)
+
+
+def test_the_tree_rides_in_full_views_commit_and_a_refused_append_refuses_that_commit(services: Services) -> None:
+    from jobstore.domain.enums import JobView
+    write_events(services, 2)
+    services.engine.catch_up()
+    write_events(services, 1)
+    full_at, tree_at = services.views.position(JobView.FULL), services.tree.position()
+    events = list(services.event_log.read(full_at, 100))
+    moved_on = services.tree.appending(events, tree_at - 1, events[-1].position)  # the tree is elsewhere now
+    assert services.views.commit(JobView.FULL, [], full_at, events[-1].position, moved_on) is False
+    assert (services.views.position(JobView.FULL), services.tree.position()) == (full_at, tree_at)
+    services.engine.catch_up()
+    assert services.tree.state().size == 9 and services.views.position(JobView.FULL) == events[-1].position

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from jobstore.domain.enums import JobView
-from jobstore.projections.engine import ProjectionEngine
+from jobstore.projections.engine import Alongside, ProjectionEngine
 from jobstore.projections.render import VIEWS
 from jobstore.projections.rows import LoggedEvent, ViewRow, fold, shown_in
 
@@ -59,7 +59,9 @@ class MemoryStore:
         with self.lock:
             return {s: self.tables[view][s] for s in stream_ids if s in self.tables[view]}
 
-    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int) -> bool:
+    def commit(self, view: JobView, rows: Sequence[ViewRow], from_position: int, to_position: int,
+               alongside: Alongside | None = None) -> bool:
+        assert alongside is None, "these engines keep no tree"
         with self.lock:
             self.commits += 1
             number = self.commits

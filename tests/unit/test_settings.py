@@ -59,3 +59,16 @@ def test_a_connection_limit_that_is_not_a_number_in_range_is_refused_naming_the_
 def test_a_keep_alive_timeout_longer_than_the_request_timeout_is_refused() -> None:
     with pytest.raises(SettingsError, match="JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT=60 must not exceed"):
         Settings.from_environment({"JOBSTORE_HTTP_KEEP_ALIVE_TIMEOUT": "60"})
+
+
+def test_the_log_settings_are_read_and_checked() -> None:
+    default = Settings.from_environment({"JOBSTORE_HOME": "/tmp/home-x"})
+    assert default.signing_key_path == Path("/tmp/home-x/log-signing.key")
+    assert (default.log_name, default.log_tree) == (None, True)
+    chosen = Settings.from_environment({"JOBSTORE_LOG_SIGNING_KEY": "/keys/log.key", "JOBSTORE_LOG_NAME":
+                                        "jobs.example.com/log", "JOBSTORE_LOG_TREE": "off"})
+    assert (chosen.signing_key_path, chosen.log_name, chosen.log_tree) == (Path("/keys/log.key"),
+                                                                           "jobs.example.com/log", False)
+    for name, wrong in [("JOBSTORE_LOG_NAME", "a+b"), ("JOBSTORE_LOG_NAME", "a b"), ("JOBSTORE_LOG_TREE", "no")]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_environment({name: wrong})
