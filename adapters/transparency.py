@@ -26,6 +26,7 @@ from jobstore.domain.errors import FailedPrecondition, InvalidArgument, OutOfRan
 from jobstore.domain.merkle import consistency_proof, inclusion_proof, root
 
 VERIFIER_SECRET = "log-verifier-key"
+LAST_POSITION = 2**63 - 1  # positions are 64-bit integers in the store
 
 
 class SigningKeyProblem(FailedPrecondition):
@@ -124,7 +125,7 @@ class TransparencyLog:
         if position < 1:
             raise InvalidArgument("position", f"must be a log position, 1 or more (got {position})")
         size = self._size("treeSize", tree_size)
-        index = self.tree.leaf_of(position)
+        index = self.tree.leaf_of(position) if position <= LAST_POSITION else None
         if index is None:
             raise NotFound(f"no event at position {position} is in the log's tree (a position with no event, or "
                            "one the tree has not reached yet)")
@@ -139,7 +140,7 @@ class TransparencyLog:
             raise InvalidArgument("from", f"must be a tree size, 1 or more (got {old_size})")
         size = self._size("to", new_size)
         if old_size > size:
-            raise InvalidArgument("from", f"must not exceed to ({old_size} > {size})")
+            raise InvalidArgument("from", f"must not exceed the newer tree's size ({old_size} > {size})")
         return ConsistencyProof(old_size, size, self.tree.computed(lambda nodes: consistency_proof(nodes, old_size,
                                                                                                     size)))
 
@@ -150,5 +151,5 @@ class TransparencyLog:
         if wanted < 1:
             raise InvalidArgument(field, f"must be a tree size, 1 or more (got {wanted})")
         if wanted > current:
-            raise OutOfRange(f"{field}: the log's tree holds {current} events, fewer than {wanted}")
+            raise OutOfRange(f"the log's tree holds {current} events, fewer than the {wanted} asked for")
         return wanted

@@ -53,6 +53,23 @@ async def stream_log(call: Call, request: v1.StreamLogRequest) -> AsyncIterator[
             return
 
 
+async def get_checkpoint(call: Call, request: v1.GetCheckpointRequest) -> v1.GetCheckpointResponse:
+    return v1.GetCheckpointResponse(checkpoint=await call.core.log.checkpoint(call.caller.principal))
+
+
+async def get_inclusion_proof(call: Call, request: v1.GetInclusionProofRequest) -> v1.InclusionProof:
+    proof = await call.core.log.inclusion(call.caller.principal, request.position,
+                                          request.tree_size if request.HasField("tree_size") else None)
+    return v1.InclusionProof(leaf_index=proof.leaf_index, tree_size=proof.tree_size, leaf_hash=proof.leaf_hash,
+                             hashes=proof.hashes)
+
+
+async def get_consistency_proof(call: Call, request: v1.GetConsistencyProofRequest) -> v1.ConsistencyProof:
+    proof = await call.core.log.consistency(call.caller.principal, request.from_size,
+                                            request.to_size if request.HasField("to_size") else None)
+    return v1.ConsistencyProof(from_size=proof.old_size, to_size=proof.new_size, hashes=proof.hashes)
+
+
 async def live(call: Call, request: v1.LiveRequest) -> v1.HealthResponse:
     return v1.HealthResponse(status="ok")
 
@@ -68,6 +85,9 @@ AUDIT_METHODS = [
     Method("ListJobEvents", v1.ListJobEventsRequest, Permission.AUDIT, list_job_events),
     Method("GetJobAsItWas", v1.GetJobAsItWasRequest, Permission.AUDIT, get_job_as_it_was, doing=AS_IT_WAS),
     Method("StreamLog", v1.StreamLogRequest, Permission.AUDIT, stream=stream_log),
+    Method("GetCheckpoint", v1.GetCheckpointRequest, Permission.AUDIT, get_checkpoint),
+    Method("GetInclusionProof", v1.GetInclusionProofRequest, Permission.AUDIT, get_inclusion_proof),
+    Method("GetConsistencyProof", v1.GetConsistencyProofRequest, Permission.AUDIT, get_consistency_proof),
 ]
 HEALTH_METHODS = [
     Method("Live", v1.LiveRequest, None, live),

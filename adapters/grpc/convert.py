@@ -107,7 +107,7 @@ def selected(query: Any) -> dict[str, list[str]]:
 _RENAMED = {"job.terminationReason": "term_reason", "writeMask": "mask", "terminationReason": "term_reason",
             "minPosition": "x-jobstore-min-position metadata", "Idempotency-Key": "idempotency-key metadata",
             "agentId.uuid": "first_page_query.agent_id", "body": "request",
-            "projectId.uuid": "project_id.uuid"}
+            "projectId.uuid": "project_id.uuid", "from": "from_size", "to": "to_size"}
 _PATH = re.compile(r"\b(?:(?:job|writeMask)(?:\.[A-Za-z]+)+|jobData(?:\.[A-Za-z]+)*|pageToken)\b")
 _FIELD = re.compile(r"[A-Za-z][\w.-]*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")

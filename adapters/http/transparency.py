@@ -5,7 +5,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from jobstore.adapters.core.access import Permission
-from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.http.common import (
     ERROR_RESPONSES,
     JSONResponse,
@@ -23,16 +22,16 @@ HASHES = ({"type": "array", "items": {"type": "string", "format": "byte"},
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 
+# Ranges are the core's to check (adapters/transparency.py), so that both transports say the same.
 class InclusionQuery(QueryModel):
-    position: int = Field(description="the event's position in the log", ge=1, le=MAX_POSITION)
-    tree_size: int | None = Field(None, alias="treeSize", ge=1, le=MAX_POSITION,
+    position: int = Field(description="the event's position in the log (1 or more)")
+    tree_size: int | None = Field(None, alias="treeSize",
                                   description="the tree (of a checkpoint) to prove it in; default: the current one")
 
 
 class ConsistencyQuery(QueryModel):
-    old_size: int = Field(alias="from", ge=1, le=MAX_POSITION, description="the older tree's size")
-    new_size: int | None = Field(None, alias="to", ge=1, le=MAX_POSITION,
-                                 description="the newer tree's size; default: the current tree's")
+    old_size: int = Field(alias="from", description="the older tree's size (1 or more)")
+    new_size: int | None = Field(None, alias="to", description="the newer tree's size; default: the current tree's")
 
 
 @router.get("/v1/log/checkpoint", summary="The log's signed checkpoint (C2SP tlog-checkpoint, signed note)",

@@ -14,7 +14,9 @@ the whole messages.
 """
 from __future__ import annotations
 
+import base64
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +27,9 @@ from typing import Any
 import pytest
 
 from jobstore.adapters.grpc.convert import in_proto_terms, proto_path, with_grpc_names
+from jobstore.domain.checkpoint import Checkpoint
 from jobstore.domain.errors import InvalidArgument
+from jobstore.domain.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tests.conftest import unique
 from tests.e2e.conftest import Keys, store_location
 from tests.e2e.server import Server
@@ -387,6 +391,34 @@ def test_the_auditor_reads_the_history_the_job_as_it_was_and_the_log(api: Transp
     assert log[0]["position"] == created.position
 
 
+def test_the_checkpoint_proves_each_new_event_and_extends_the_one_before(api: Transport, keys: Keys) -> None:
+    def checkpoint_holding(position: int) -> Checkpoint:
+        deadline = time.monotonic() + 10
+        while True:
+            note = accepted(api.checkpoint(key=keys.auditor)).body["checkpoint"]
+            checkpoint = Checkpoint.parse(note.split("\n\n")[0] + "\n")
+            proof = api.inclusion_proof(position, key=keys.auditor)
+            if (proof.code == OK and proof.body["leafIndex"] < checkpoint.size) or time.monotonic() > deadline:
+                return checkpoint
+
+    first = accepted(api.upsert({"jobId": unique("proved"), "jobType": IMAGE}, key=keys.writer))
+    assert first.position is not None
+    before = checkpoint_holding(first.position)
+    second = accepted(api.upsert({"jobId": unique("proved"), "jobType": IMAGE}, key=keys.writer))
+    assert second.position is not None
+    after = checkpoint_holding(second.position)
+    events = {e["position"]: e for e in accepted(api.feed(first.position - 1, key=keys.auditor)).body["events"]}
+    proof = accepted(api.inclusion_proof(second.position, after.size, key=keys.auditor)).body
+    leaf = leaf_hash(bytes.fromhex(events[second.position]["hash"]))
+    assert base64.b64decode(proof["leafHash"]) == leaf and proof["treeSize"] == after.size
+    verify_inclusion(proof["leafIndex"], after.size, leaf, [base64.b64decode(h) for h in proof["hashes"]],
+                     after.root)
+    consistency = accepted(api.consistency_proof(before.size, after.size, key=keys.auditor)).body
+    assert (consistency["from"], consistency["to"]) == (before.size, after.size)
+    verify_consistency(before.size, after.size, before.root, after.root,
+                       [base64.b64decode(h) for h in consistency["hashes"]])
+
+
 # --- every error each route can give: codes, and the field a message names
 
 
@@ -524,6 +556,15 @@ ERRORS = [
                                                                      min_position=10**12), 11),
     Case("test-run-id-beyond-the-head", lambda a, w: a.get_test_run_id(w.succeeded, key=w.keys.reader,
                                                                        min_position=10**12), 11),
+    # the log's tree: checkpoints and proofs
+    Case("checkpoint-by-a-writer", lambda a, w: a.checkpoint(key=w.keys.writer), 7),
+    Case("inclusion-position-0", lambda a, w: a.inclusion_proof(0, key=w.keys.auditor), 3, "position"),
+    Case("inclusion-tree-size-0", lambda a, w: a.inclusion_proof(1, 0, key=w.keys.auditor), 3, "treeSize"),
+    Case("inclusion-no-such-position", lambda a, w: a.inclusion_proof(10**12, key=w.keys.auditor), 5),
+    Case("inclusion-beyond-the-tree", lambda a, w: a.inclusion_proof(1, 10**12, key=w.keys.auditor), 11),
+    Case("consistency-from-0", lambda a, w: a.consistency_proof(0, key=w.keys.auditor), 3, "from"),
+    Case("consistency-beyond-the-tree", lambda a, w: a.consistency_proof(1, 10**12, key=w.keys.auditor), 11),
+    Case("consistency-by-a-reader", lambda a, w: a.consistency_proof(1, key=w.keys.reader), 7),
 ]
 
 
@@ -573,6 +614,9 @@ ROUTES: dict[str, tuple[str, Callable[[Transport, World, str | None], Answer]]] 
     "ListJobEvents": ("audit", lambda a, w, key: a.history(w.running, key=key)),
     "GetJobAsItWas": ("audit", lambda a, w, key: a.as_it_was(w.running, version=1, key=key)),
     "StreamLog": ("audit", lambda a, w, key: a.feed(w.position - 1, key=key)),
+    "GetCheckpoint": ("audit", lambda a, w, key: a.checkpoint(key=key)),
+    "GetInclusionProof": ("audit", lambda a, w, key: a.inclusion_proof(1, key=key)),
+    "GetConsistencyProof": ("audit", lambda a, w, key: a.consistency_proof(1, key=key)),
 }
 GRANTS = {"reader": {"read"}, "writer": {"read", "write"}, "auditor": {"read", "audit"},
           "admin": {"read", "write", "audit"}}

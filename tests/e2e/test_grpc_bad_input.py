@@ -167,6 +167,9 @@ def valid_request(path: str, jobs: Jobs) -> Message:
         "/jobstore.v1.Audit/GetJobAsItWas": v1.GetJobAsItWasRequest(job_id=jobs.running, view=rime.JOB_VIEW_FULL,
                                                                     version=1),
         "/jobstore.v1.Audit/StreamLog": v1.StreamLogRequest(after_position=1),
+        "/jobstore.v1.Audit/GetCheckpoint": v1.GetCheckpointRequest(),
+        "/jobstore.v1.Audit/GetInclusionProof": v1.GetInclusionProofRequest(position=1),
+        "/jobstore.v1.Audit/GetConsistencyProof": v1.GetConsistencyProofRequest(from_size=1),
     }
     assert set(requests) == set(METHODS), "a valid request for every method"
     return requests[path]
@@ -269,7 +272,8 @@ def test_the_requests_enum_and_time_fields_are_all_found() -> None:
     assert ("/rime.JobReader/ListJobs", "first_page_query.selected_termination_reasons") in ENUM_FIELDS
     assert {path for path, _ in ENUM_FIELDS} == set(METHODS) - {
         "/rime.JobReader/CancelJob", "/rime.JobReader/GetTestRunID", "/rime.JobReader/GetProjectID",
-        "/jobstore.v1.Audit/ListJobEvents", "/jobstore.v1.Audit/StreamLog"}
+        "/jobstore.v1.Audit/ListJobEvents", "/jobstore.v1.Audit/StreamLog", "/jobstore.v1.Audit/GetCheckpoint",
+        "/jobstore.v1.Audit/GetInclusionProof", "/jobstore.v1.Audit/GetConsistencyProof"}
     assert TIME_FIELDS == [
         ("/rime.JobManager/FailJob", "archived_job_logs.expiration_time"),
         ("/rime.JobManager/UpsertJob", "job_data.continuous_inc.progress.test_runs.0.bin_start_time"),

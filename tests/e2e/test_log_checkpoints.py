@@ -83,7 +83,7 @@ def test_bad_proof_requests_get_errors_that_name_the_field(server: Server, keys:
     cases = [("/v1/log/proof/inclusion?position=0", 400, 3, "position"),
              ("/v1/log/proof/inclusion?position=abc", 400, 3, "position"),
              ("/v1/log/proof/inclusion", 400, 3, "position"),
-             (f"/v1/log/proof/inclusion?position=1&treeSize={checkpoint.size + 1000}", 400, 11, "treeSize"),
+             (f"/v1/log/proof/inclusion?position=1&treeSize={checkpoint.size + 1000}", 400, 11, "fewer than"),
              ("/v1/log/proof/inclusion?position=999999999", 404, 5, "position 999999999"),
              (f"/v1/log/proof/consistency?from={checkpoint.size}&to=1", 400, 3, "from") if checkpoint.size > 1
              else ("/v1/log/proof/consistency?from=0", 400, 3, "from"),

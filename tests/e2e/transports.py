@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 from urllib.parse import quote, urlencode
@@ -121,6 +121,18 @@ class Transport(ABC):
     def feed(self, after_position: int = 0, **meta: Unpack[Meta]) -> Answer:
         """Every event after a position up to the newest (body {"events"}): /v1/events page by page, StreamLog."""
 
+    @abstractmethod
+    def checkpoint(self, **meta: Unpack[Meta]) -> Answer:
+        """The log's signed checkpoint (body {"checkpoint"}): GET /v1/log/checkpoint, GetCheckpoint."""
+
+    @abstractmethod
+    def inclusion_proof(self, position: int, tree_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        """(body {"leafIndex", "treeSize", "leafHash", "hashes"}): /v1/log/proof/inclusion, GetInclusionProof."""
+
+    @abstractmethod
+    def consistency_proof(self, old_size: int, new_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        """(body {"from", "to", "hashes"}): /v1/log/proof/consistency, GetConsistencyProof."""
+
     def close(self) -> None:
         return None
 
@@ -192,6 +204,18 @@ class Http(Transport):
             if not page.body["events"]:
                 return Answer(0, {"events": events}, request_id=page.request_id)
             after_position = page.body["nextPosition"]
+
+    def checkpoint(self, **meta: Unpack[Meta]) -> Answer:
+        answer = self._call("GET", "/v1/log/checkpoint", meta)
+        return replace(answer, body={"checkpoint": answer.body}) if answer.code == 0 else answer
+
+    def inclusion_proof(self, position: int, tree_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        return self._call("GET", "/v1/log/proof/inclusion", meta,
+                          query=_present(("position", position), ("treeSize", tree_size)))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        return self._call("GET", "/v1/log/proof/consistency", meta,
+                          query=_present(("from", old_size), ("to", new_size)))
 
     def _call(self, method: str, path: str, meta: Meta, body: Json | None = None,
               query: Iterable[tuple[str, str]] = ()) -> Answer:
@@ -327,6 +351,21 @@ class Grpc(Transport):
             return _failed(error)
         trailers = dict(stream.trailing_metadata() or ())
         return Answer(0, {"events": events}, request_id=trailers.get("x-request-id"))
+
+    def checkpoint(self, **meta: Unpack[Meta]) -> Answer:
+        return self._unary(self.audit.GetCheckpoint, v1.GetCheckpointRequest(), meta, _as_is)
+
+    def inclusion_proof(self, position: int, tree_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        request = v1.GetInclusionProofRequest(position=position, tree_size=tree_size)
+        return self._unary(self.audit.GetInclusionProof, request, meta, lambda answer: {
+            "leafIndex": int(answer.get("leafIndex", 0)), "treeSize": int(answer.get("treeSize", 0)),
+            "leafHash": answer.get("leafHash", ""), "hashes": answer.get("hashes", [])})
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None, **meta: Unpack[Meta]) -> Answer:
+        request = v1.GetConsistencyProofRequest(from_size=old_size, to_size=new_size)
+        return self._unary(self.audit.GetConsistencyProof, request, meta, lambda answer: {
+            "from": int(answer.get("fromSize", 0)), "to": int(answer.get("toSize", 0)),
+            "hashes": answer.get("hashes", [])})
 
     def _unary(self, method: Any, request: Message, meta: Meta, shape: Callable[[Json], Json]) -> Answer:
         try:

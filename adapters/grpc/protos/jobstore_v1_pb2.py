@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as jobstore_dot_adapters_dot_grpc_dot_protos_dot_rime__jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/jobstore/adapters/grpc/protos/jobstore_v1.proto\x12\x0bjobstore.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a-jobstore/adapters/grpc/protos/rime_jobs.proto\"\xa2\x02\n\x05\x45vent\x12\x10\n\x08position\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x13\n\x0brecorded_at\x18\x05 \x01(\t\x12\'\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x18.jobstore.v1.Event.Actor\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x19\n\x11server_request_id\x18\x08 \x01(\t\x12%\n\x04\x64\x61ta\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\t\x1a#\n\x05\x41\x63tor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x14ListJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rafter_version\x18\x02 \x01(\x03\"c\n\x15ListJobEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.jobstore.v1.Event\x12\x14\n\x0cnext_version\x18\x02 \x01(\x03\x12\x10\n\x08has_more\x18\x03 \x01(\x08\"q\n\x14GetJobAsItWasRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1b\n\x04view\x18\x02 \x01(\x0e\x32\r.rime.JobView\x12\x0f\n\x05\x61s_of\x18\x03 \x01(\tH\x00\x12\x11\n\x07version\x18\x04 \x01(\x03H\x00\x42\x08\n\x06moment\"7\n\x15GetJobAsItWasResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.rime.JobMetadata\"*\n\x10StreamLogRequest\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\x03\"\r\n\x0bLiveRequest\"\x0e\n\x0cReadyRequest\" \n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\"\xc5\x02\n\x10WatchJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1e\n\nproject_id\x18\x02 \x01(\x0b\x32\n.rime.UUID\x12\x15\n\x08\x61gent_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12*\n\x11selected_statuses\x18\x04 \x03(\x0e\x32\x0f.rime.JobStatus\x12%\n\x0eselected_types\x18\x05 \x03(\x0e\x32\r.rime.JobType\x12=\n\x1cselected_termination_reasons\x18\x06 \x03(\x0e\x32\x17.rime.TerminationReason\x12\x1b\n\x04view\x18\x07 \x01(\x0e\x32\r.rime.JobView\x12\x1b\n\x0e\x61\x66ter_position\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x0b\n\t_agent_idB\x11\n\x0f_after_position\"\xca\x01\n\x11WatchJobsResponse\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.jobstore.v1.WatchJobsResponse.Kind\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x1e\n\x03job\x18\x03 \x01(\x0b\x32\x11.rime.JobMetadata\"P\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CHANGE\x10\x01\x12\x0e\n\nKIND_LEAVE\x10\x02\x12\x11\n\rKIND_BOOKMARK\x10\x03\x32\xf9\x01\n\x05\x41udit\x12V\n\rListJobEvents\x12!.jobstore.v1.ListJobEventsRequest\x1a\".jobstore.v1.ListJobEventsResponse\x12V\n\rGetJobAsItWas\x12!.jobstore.v1.GetJobAsItWasRequest\x1a\".jobstore.v1.GetJobAsItWasResponse\x12@\n\tStreamLog\x12\x1d.jobstore.v1.StreamLogRequest\x1a\x12.jobstore.v1.Event0\x01\x32U\n\x05Watch\x12L\n\tWatchJobs\x12\x1d.jobstore.v1.WatchJobsRequest\x1a\x1e.jobstore.v1.WatchJobsResponse0\x01\x32\x88\x01\n\x06Health\x12=\n\x04Live\x12\x18.jobstore.v1.LiveRequest\x1a\x1b.jobstore.v1.HealthResponse\x12?\n\x05Ready\x12\x19.jobstore.v1.ReadyRequest\x1a\x1b.jobstore.v1.HealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/jobstore/adapters/grpc/protos/jobstore_v1.proto\x12\x0bjobstore.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a-jobstore/adapters/grpc/protos/rime_jobs.proto\"\xa2\x02\n\x05\x45vent\x12\x10\n\x08position\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x13\n\x0brecorded_at\x18\x05 \x01(\t\x12\'\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x18.jobstore.v1.Event.Actor\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x19\n\x11server_request_id\x18\x08 \x01(\t\x12%\n\x04\x64\x61ta\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04hash\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\t\x1a#\n\x05\x41\x63tor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x14ListJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rafter_version\x18\x02 \x01(\x03\"c\n\x15ListJobEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.jobstore.v1.Event\x12\x14\n\x0cnext_version\x18\x02 \x01(\x03\x12\x10\n\x08has_more\x18\x03 \x01(\x08\"q\n\x14GetJobAsItWasRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1b\n\x04view\x18\x02 \x01(\x0e\x32\r.rime.JobView\x12\x0f\n\x05\x61s_of\x18\x03 \x01(\tH\x00\x12\x11\n\x07version\x18\x04 \x01(\x03H\x00\x42\x08\n\x06moment\"7\n\x15GetJobAsItWasResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.rime.JobMetadata\"*\n\x10StreamLogRequest\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\x03\"\x16\n\x14GetCheckpointRequest\"+\n\x15GetCheckpointResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\"R\n\x18GetInclusionProofRequest\x12\x10\n\x08position\x18\x01 \x01(\x03\x12\x16\n\ttree_size\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x0c\n\n_tree_size\"Z\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\"Q\n\x1aGetConsistencyProofRequest\x12\x11\n\tfrom_size\x18\x01 \x01(\x03\x12\x14\n\x07to_size\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\n\n\x08_to_size\"F\n\x10\x43onsistencyProof\x12\x11\n\tfrom_size\x18\x01 \x01(\x03\x12\x0f\n\x07to_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"\r\n\x0bLiveRequest\"\x0e\n\x0cReadyRequest\" \n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\"\xc5\x02\n\x10WatchJobsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1e\n\nproject_id\x18\x02 \x01(\x0b\x32\n.rime.UUID\x12\x15\n\x08\x61gent_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12*\n\x11selected_statuses\x18\x04 \x03(\x0e\x32\x0f.rime.JobStatus\x12%\n\x0eselected_types\x18\x05 \x03(\x0e\x32\r.rime.JobType\x12=\n\x1cselected_termination_reasons\x18\x06 \x03(\x0e\x32\x17.rime.TerminationReason\x12\x1b\n\x04view\x18\x07 \x01(\x0e\x32\r.rime.JobView\x12\x1b\n\x0e\x61\x66ter_position\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x0b\n\t_agent_idB\x11\n\x0f_after_position\"\xca\x01\n\x11WatchJobsResponse\x12\x31\n\x04kind\x18\x01 \x01(\x0e\x32#.jobstore.v1.WatchJobsResponse.Kind\x12\x10\n\x08position\x18\x02 \x01(\x03\x12\x1e\n\x03job\x18\x03 \x01(\x0b\x32\x11.rime.JobMetadata\"P\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_CHANGE\x10\x01\x12\x0e\n\nKIND_LEAVE\x10\x02\x12\x11\n\rKIND_BOOKMARK\x10\x03\x32\x89\x04\n\x05\x41udit\x12V\n\rListJobEvents\x12!.jobstore.v1.ListJobEventsRequest\x1a\".jobstore.v1.ListJobEventsResponse\x12V\n\rGetJobAsItWas\x12!.jobstore.v1.GetJobAsItWasRequest\x1a\".jobstore.v1.GetJobAsItWasResponse\x12@\n\tStreamLog\x12\x1d.jobstore.v1.StreamLogRequest\x1a\x12.jobstore.v1.Event0\x01\x12V\n\rGetCheckpoint\x12!.jobstore.v1.GetCheckpointRequest\x1a\".jobstore.v1.GetCheckpointResponse\x12W\n\x11GetInclusionProof\x12%.jobstore.v1.GetInclusionProofRequest\x1a\x1b.jobstore.v1.InclusionProof\x12]\n\x13GetConsistencyProof\x12\'.jobstore.v1.GetConsistencyProofRequest\x1a\x1d.jobstore.v1.ConsistencyProof2U\n\x05Watch\x12L\n\tWatchJobs\x12\x1d.jobstore.v1.WatchJobsRequest\x1a\x1e.jobstore.v1.WatchJobsResponse0\x01\x32\x88\x01\n\x06Health\x12=\n\x04Live\x12\x18.jobstore.v1.LiveRequest\x1a\x1b.jobstore.v1.HealthResponse\x12?\n\x05Ready\x12\x19.jobstore.v1.ReadyRequest\x1a\x1b.jobstore.v1.HealthResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,22 +47,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETJOBASITWASRESPONSE']._serialized_end=768
   _globals['_STREAMLOGREQUEST']._serialized_start=770
   _globals['_STREAMLOGREQUEST']._serialized_end=812
-  _globals['_LIVEREQUEST']._serialized_start=814
-  _globals['_LIVEREQUEST']._serialized_end=827
-  _globals['_READYREQUEST']._serialized_start=829
-  _globals['_READYREQUEST']._serialized_end=843
-  _globals['_HEALTHRESPONSE']._serialized_start=845
-  _globals['_HEALTHRESPONSE']._serialized_end=877
-  _globals['_WATCHJOBSREQUEST']._serialized_start=880
-  _globals['_WATCHJOBSREQUEST']._serialized_end=1205
-  _globals['_WATCHJOBSRESPONSE']._serialized_start=1208
-  _globals['_WATCHJOBSRESPONSE']._serialized_end=1410
-  _globals['_WATCHJOBSRESPONSE_KIND']._serialized_start=1330
-  _globals['_WATCHJOBSRESPONSE_KIND']._serialized_end=1410
-  _globals['_AUDIT']._serialized_start=1413
-  _globals['_AUDIT']._serialized_end=1662
-  _globals['_WATCH']._serialized_start=1664
-  _globals['_WATCH']._serialized_end=1749
-  _globals['_HEALTH']._serialized_start=1752
-  _globals['_HEALTH']._serialized_end=1888
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=814
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=836
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=838
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=881
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=883
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=965
+  _globals['_INCLUSIONPROOF']._serialized_start=967
+  _globals['_INCLUSIONPROOF']._serialized_end=1057
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1059
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1140
+  _globals['_CONSISTENCYPROOF']._serialized_start=1142
+  _globals['_CONSISTENCYPROOF']._serialized_end=1212
+  _globals['_LIVEREQUEST']._serialized_start=1214
+  _globals['_LIVEREQUEST']._serialized_end=1227
+  _globals['_READYREQUEST']._serialized_start=1229
+  _globals['_READYREQUEST']._serialized_end=1243
+  _globals['_HEALTHRESPONSE']._serialized_start=1245
+  _globals['_HEALTHRESPONSE']._serialized_end=1277
+  _globals['_WATCHJOBSREQUEST']._serialized_start=1280
+  _globals['_WATCHJOBSREQUEST']._serialized_end=1605
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=1608
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=1810
+  _globals['_WATCHJOBSRESPONSE_KIND']._serialized_start=1730
+  _globals['_WATCHJOBSRESPONSE_KIND']._serialized_end=1810
+  _globals['_AUDIT']._serialized_start=1813
+  _globals['_AUDIT']._serialized_end=2334
+  _globals['_WATCH']._serialized_start=2336
+  _globals['_WATCH']._serialized_end=2421
+  _globals['_HEALTH']._serialized_start=2424
+  _globals['_HEALTH']._serialized_end=2560
 # @@protoc_insertion_point(module_scope)

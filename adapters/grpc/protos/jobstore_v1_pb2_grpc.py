@@ -50,6 +50,21 @@ class AuditStub:
                 request_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.StreamLogRequest.SerializeToString,
                 response_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.Event.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/jobstore.v1.Audit/GetCheckpoint',
+                request_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/jobstore.v1.Audit/GetInclusionProof',
+                request_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.InclusionProof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/jobstore.v1.Audit/GetConsistencyProof',
+                request_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.ConsistencyProof.FromString,
+                _registered_method=True)
 
 
 class AuditServicer:
@@ -79,6 +94,27 @@ class AuditServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The log's signed checkpoint: the C2SP tlog-checkpoint text as a C2SP signed note (GET /v1/log/checkpoint).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """That the event at a log position is in the tree of tree_size leaves, RFC 9162 (GET /v1/log/proof/inclusion).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """That the tree of to_size leaves extends the tree of from_size, RFC 9162 (GET /v1/log/proof/consistency).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +132,21 @@ def add_AuditServicer_to_server(servicer, server):
                     servicer.StreamLog,
                     request_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.StreamLogRequest.FromString,
                     response_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.Event.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointResponse.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.InclusionProof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.ConsistencyProof.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +231,87 @@ class Audit:
             '/jobstore.v1.Audit/StreamLog',
             jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.StreamLogRequest.SerializeToString,
             jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobstore.v1.Audit/GetCheckpoint',
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointRequest.SerializeToString,
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobstore.v1.Audit/GetInclusionProof',
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetInclusionProofRequest.SerializeToString,
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobstore.v1.Audit/GetConsistencyProof',
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.GetConsistencyProofRequest.SerializeToString,
+            jobstore_dot_adapters_dot_grpc_dot_protos_dot_jobstore__v1__pb2.ConsistencyProof.FromString,
             options,
             channel_credentials,
             insecure,
