@@ -16,7 +16,7 @@ from jobstore.adapters.audit import parse_export
 from jobstore.adapters.checkpoints import read_checkpoint, verify_export
 from jobstore.adapters.core.access import Role
 from jobstore.adapters.keys import key_name_problem
-from jobstore.adapters.operations import rebuild, view_status
+from jobstore.adapters.operations import TREE_LAG_BUILT_FIRST, rebuild, tree_lag, view_status
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
 from jobstore.adapters.settings import Settings, SettingsError
@@ -114,20 +114,29 @@ def _cell(value: object) -> str:
 
 
 def _project(services: Services) -> None:
-    from jobstore.adapters.serving import build_log_tree
-    build_log_tree(services)
     worker = services.start_projections()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    print("jobstore projecting (views: BASIC, FULL); stop with Ctrl-C or SIGTERM", flush=True)
+    print("jobstore projecting (views: BASIC, FULL; the log's Merkle tree with FULL); stop with Ctrl-C or SIGTERM",
+          flush=True)
     held: tuple[JobView, ...] = ()
+    building: ProgressBar | None = None
     while not stop.wait(1.0):
         now_held = worker.locks.current()
         if now_held != held:
             names = ", ".join(v.value for v in now_held) or "none (standing by)"
             print(f"active for: {names}", flush=True)
             held = now_held
+        if JobView.FULL in held:  # a store written before jobstore kept a tree: show its build
+            reached, head = tree_lag(services)
+            if building is None and head - reached > TREE_LAG_BUILT_FIRST:
+                building = ProgressBar("building the log's Merkle tree")
+            if building is not None:
+                building(reached, head)
+                if reached >= head:
+                    building.finish()
+                    building = None
     print("stopping: the batch in progress commits or rolls back whole", flush=True)
 
 

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services
 from jobstore.adapters.storage.log import EventStoreLog
 from jobstore.adapters.storage.schema import DEFAULT_TABLES
@@ -41,6 +42,24 @@ def view_status(services: Services) -> list[ViewStatus]:
                 lag_seconds = max(0.0, (now - parse_time(oldest_unseen[0].recorded_at)).total_seconds())
         statuses.append(ViewStatus(view, table, position, head, head - position, lag_seconds))
     return statuses
+
+
+TREE_LAG_BUILT_FIRST = 10_000  # events: a tree further behind (a store written before it existed) is built first
+
+
+def tree_lag(services: Services) -> tuple[int, int]:
+    """(the log position the Merkle tree has reached, the head of the log)."""
+    return services.tree.position(), services.event_log.head()
+
+
+def build_log_tree(services: Services) -> None:
+    """The Merkle tree of a store written before jobstore kept one, built before serving, with a progress bar;
+    each batch commits, so a build that is stopped resumes where it stood."""
+    reached, head = tree_lag(services)
+    if head - reached > TREE_LAG_BUILT_FIRST:
+        bar = ProgressBar("building the log's Merkle tree (and catching up the views)")
+        services.engine.catch_up(progress=bar)
+        bar.finish()
 
 
 def rebuild(services: Services, view: JobView, progress: Progress | None = None) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from jobstore.adapters.core.access import Role
 from jobstore.adapters.grpc.server import GrpcServer, PortTaken
 from jobstore.adapters.http.app import create_app
 from jobstore.adapters.http.connections import limited_protocol
-from jobstore.adapters.progress import ProgressBar
+from jobstore.adapters.operations import build_log_tree
 from jobstore.adapters.runtime import Services
 from jobstore.adapters.transparency import SigningKeyProblem
 from jobstore.adapters.worker import KeyChangeListener
@@ -36,18 +36,6 @@ class DrainingServer(uvicorn.Server):
         if self.grpc_server is not None:
             self.app.state.draining.append(asyncio.ensure_future(self.grpc_server.stop(GRACEFUL_SECONDS)))
         await super().shutdown(sockets)
-
-
-TREE_LAG_BUILT_FIRST = 10_000  # events: a tree further behind (a store written before it existed) is built first
-
-
-def build_log_tree(services: Services) -> None:
-    """The Merkle tree of a store written before jobstore kept one, built before serving, with a progress bar;
-    each batch commits, so a build that is stopped resumes where it stood."""
-    if services.event_log.head() - services.tree.position() > TREE_LAG_BUILT_FIRST:
-        bar = ProgressBar("building the log's Merkle tree (and catching up the views)")
-        services.engine.catch_up(progress=bar)
-        bar.finish()
 
 
 def serve(services: Services, host: str, port: int, grpc_port: int, projections: bool = True) -> int:

@@ -157,7 +157,7 @@ def test_the_log_tree_of_an_older_store_is_built_on_first_start_and_signs_a_chec
                                                                                       backend: str,
                                                                                       tmp_path: Path) -> None:
     from jobstore.adapters.checkpoints import read_checkpoint
-    from jobstore.adapters.serving import TREE_LAG_BUILT_FIRST, build_log_tree
+    from jobstore.adapters.operations import TREE_LAG_BUILT_FIRST, build_log_tree
     from jobstore.domain.merkle import RootBuilder, leaf_hash
 
     exported = expected(backend)["export"]
