@@ -70,7 +70,9 @@ class CheckpointCheck:
         self._sizes = sorted({saved.checkpoint.size for saved in self.saved})
 
     def follow(self, position: int, event: Job.Event) -> None:
-        leaf = leaf_hash(bytes.fromhex(event_hash(event.canonical())))
+        self.follow_leaf(position, leaf_hash(bytes.fromhex(event_hash(event.canonical()))))
+
+    def follow_leaf(self, position: int, leaf: bytes) -> None:
         index = self._builder.size
         if self.kept is not None and self._difference is None:
             kept = next(self.kept, None)
@@ -113,7 +115,8 @@ class CheckpointCheck:
             if difference.kept_position is None:
                 return f"the first bad position is {difference.log_position}"
             if difference.log_position == difference.kept_position:
-                return f"the first bad position is {difference.kept_position}: that event was rewritten"
+                return (f"the first bad position is {difference.kept_position}: the event there is not the one "
+                        "checkpointed (rewritten, or another put in its place)")
             return (f"the first bad position is {difference.kept_position}: the log's leaf {difference.index} was "
                     f"that event, and is now " + (f"the one at position {difference.log_position}"
                                                   if difference.log_position is not None else "missing"))

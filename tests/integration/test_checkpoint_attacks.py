@@ -103,7 +103,7 @@ def test_an_event_rewritten_with_its_chain_recomputed_is_named(services: Service
     views_made_to_agree(services)
     assert services.audit.verify() == []  # the chains recompute and the views equal the log
     [problem] = services.audit.verify_checkpoints([saved])
-    assert f"the first bad position is {bad}: that event was rewritten" in problem
+    assert f"the first bad position is {bad}: the event there is not the one checkpointed" in problem
 
 
 def test_a_jobs_last_events_dropped_are_named(services: Services, raw: RawStore,
@@ -126,6 +126,21 @@ def test_a_whole_job_dropped_is_named(services: Services, raw: RawStore,
     assert services.audit.verify() == []
     [problem] = services.audit.verify_checkpoints([saved])
     assert f"the first bad position is {bad}:" in problem
+
+
+def test_two_events_of_different_jobs_swapped_in_the_log_are_named(services: Services, raw: RawStore,
+                                                                   history: tuple[list[str], SavedCheckpoint]
+                                                                   ) -> None:
+    jobs, saved = history
+    first, second = position_of(services, jobs[0], 3), position_of(services, jobs[1], 1)
+    unguarded(raw)
+    column = "rowid" if raw.settings.database_url is None else "notification_id"
+    for old, new in ((first, -1), (second, first), (-1, second)):  # each job's chain keeps its order
+        raw.execute(f"UPDATE {raw.events} SET {column} = ? WHERE {column} = ?", new, old)
+    views_made_to_agree(services)
+    assert services.audit.verify() == []
+    [problem] = services.audit.verify_checkpoints([saved])
+    assert f"the first bad position is {first}: the event there is not the one checkpointed" in problem
 
 
 def test_a_tree_rebuilt_over_the_altered_log_still_fails_the_checkpoint(services: Services, raw: RawStore,
