@@ -70,6 +70,11 @@ class LogTree(Protocol):
         ...
 
 
+TREE_RIDES_ALONG = 500  # events: a smaller tree batch goes in FULL's transaction, a larger one (catching up) in
+# its own, committed while the views commit theirs (measured: 0.73x of catch-up without the tree when it rode
+# along with 5,000-event batches)
+
+
 class RowsInFlight(Exception):
     """A fold needs rows that a commit still in flight is writing: settle it first."""
 
@@ -238,7 +243,7 @@ class ProjectionEngine:
         tree, tree_commit = batch.tree, None
         for write in batch.writes:
             alongside = None
-            if tree is not None and write.view is JobView.FULL:
+            if tree is not None and write.view is JobView.FULL and len(tree.events) <= TREE_RIDES_ALONG:
                 assert self.tree is not None, "a tree write comes from a tree"
                 alongside = self.tree.appending(tree.events, tree.start, batch.end)
             committed = self._committer.submit(copy_context().run, self.store.commit, write.view, write.rows,

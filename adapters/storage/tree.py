@@ -52,6 +52,9 @@ class SqlTreeStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.db = backend.db
+        # The partial tiles of the tree as this process last grew it, by (size, position): the next append
+        # starts from them without reading them back, unless the tree has moved since.
+        self._edge: tuple[tuple[int, int], dict[TileKey, Tile]] | None = None
 
     def state(self) -> TreeState:
         with self.db.transaction(write=False) as cursor:
@@ -82,14 +85,21 @@ class SqlTreeStore:
             if row is None:
                 return False
             size = int(row[0]) - len(events)
-            edge = {(tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
+            known = self._edge
+            edge = known[1] if known is not None and known[0] == (size, from_position) else {
+                (tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
             leaves = [(event.position, bytes.fromhex(event.chain_hash)) for event in events]
+            changed = grown(size, leaves, edge)
             cursor.executemany(
                 "INSERT INTO log_tree_tiles (level, tile, hashes, positions, last_position) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes, positions = excluded.positions, "
                 "last_position = excluded.last_position",
                 [(t.level, t.index, t.hashes, _packed(t.positions) if t.level == 0 else None,
-                  t.positions[-1] if t.level == 0 else None) for t in grown(size, leaves, edge)])
+                  t.positions[-1] if t.level == 0 else None) for t in changed])
+            grown_to = {**edge, **{(t.level, t.index): t for t in changed}}
+            new_edge = {key: grown_to[key] for key in edge_tiles(size + len(events)) if key in grown_to}
+            # Kept even if the transaction then rolls back: the tree stays at `size`, and the key no longer fits.
+            self._edge = ((size + len(events), to_position), new_edge)
             return True
         return append_in
 
