@@ -75,6 +75,10 @@ TREE_RIDES_ALONG = 500  # events: a smaller tree batch goes in FULL's transactio
 # along with 5,000-event batches)
 
 
+TREE_POSITION_REREAD_SECONDS = 1.0  # the tree's position is read again at least this often (say, after an
+# operator emptied its tables to have it rebuilt), and otherwise known from this engine's own commits
+
+
 class RowsInFlight(Exception):
     """A fold needs rows that a commit still in flight is writing: settle it first."""
 
@@ -129,12 +133,21 @@ class ProjectionEngine:
         self.wake = threading.Event()
         self._advanced = threading.Condition()
         self._reached: dict[JobView, int] = {}
+        self._tree_reached: int | None = None
+        self._tree_read_at = 0.0
         self._committer = ThreadPoolExecutor(max_workers=len(self.views) + 1,
                                              thread_name_prefix="jobstore-view-commit")
 
-    def _tree_position(self, views: Sequence[JobView]) -> int | None:
-        """Where the tree stands, when the worker of `views` keeps it (the one that projects FULL)."""
-        return self.tree.position() if self.tree is not None and JobView.FULL in views else None
+    def _tree_position(self, views: Sequence[JobView], known: bool = True) -> int | None:
+        """Where the tree stands, when the worker of `views` keeps it (the one that projects FULL): where this
+        engine's last commit left it, unless not `known`. (A position another worker has moved since makes the
+        next commit refused, and the engine reads the position again.)"""
+        if self.tree is None or JobView.FULL not in views:
+            return None
+        now = time.monotonic()
+        if not known or self._tree_reached is None or now - self._tree_read_at > TREE_POSITION_REREAD_SECONDS:
+            self._tree_reached, self._tree_read_at = self.tree.position(), now
+        return self._tree_reached
 
     def step(self, views: Sequence[JobView] | None = None) -> int:
         """Apply one batch of the log to each of `views` (default: all), and to the tree when FULL is among them;
@@ -176,7 +189,7 @@ class ProjectionEngine:
                 in_flight = []
                 if not all_committed:
                     positions = {view: self.store.position(view) for view in views}
-                    tree_at = self._tree_position(views)
+                    tree_at = self._tree_position(views, known=False)
                     overlay = None
                     continue
             if in_flight_blocked:
@@ -274,8 +287,12 @@ class ProjectionEngine:
                 consumed += commit.events
                 if commit.view is not None:
                     self._note_reached(commit.view, commit.position, commit.committed)
+                else:
+                    self._tree_reached = commit.position
             else:
                 all_committed = False
+                if commit.view is None:
+                    self._tree_reached = None
         return consumed, all_committed
 
     def close(self) -> None:

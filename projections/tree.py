@@ -68,15 +68,18 @@ def grown(size: int, leaves: Sequence[tuple[int, bytes]], edge: Mapping[TileKey,
         tile = edge.get((level, index)) if offset else None
         if offset and (tile is None or tile.width != offset):
             raise ValueError(f"tile {level}/{index} should hold {offset} hashes for a tree of {size}")
-        row = (tile.entries(0, offset) if tile else []) + entries
-        row_positions = list(tile.positions if tile else ()) + positions
+        # Bytes side by side, split into hashes only where a tile is full: a live batch of a few leaves then costs
+        # a few concatenations, not one object per hash of the partial tile.
+        row = (tile.hashes if tile else b"") + b"".join(entries)
+        row_positions = (tile.positions if tile else ()) + tuple(positions)
         above: list[bytes] = []
-        for start in range(0, len(row), TILE_WIDTH):
-            run = row[start:start + TILE_WIDTH]
-            changed.append(Tile(level, index + start // TILE_WIDTH, b"".join(run),
-                                tuple(row_positions[start:start + TILE_WIDTH])))
-            if len(run) == TILE_WIDTH:
-                above.append(subtree_root(run))
+        tile_bytes = TILE_WIDTH * HASH_SIZE
+        for start in range(0, len(row), tile_bytes):
+            run = row[start:start + tile_bytes]
+            first = start // HASH_SIZE
+            changed.append(Tile(level, index + start // tile_bytes, run, row_positions[first:first + TILE_WIDTH]))
+            if len(run) == tile_bytes:
+                above.append(subtree_root([run[i:i + HASH_SIZE] for i in range(0, tile_bytes, HASH_SIZE)]))
         entries, positions, level, count = above, [], level + 1, count >> TILE_HEIGHT
     return changed
 

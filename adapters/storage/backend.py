@@ -98,6 +98,23 @@ class Backend(ABC):
     def upsert_rows(self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[ViewRow]) -> None:
         """Insert `rows` into the view table, replacing the rows of the same streams."""
 
+    TILE_COLUMNS = "level, tile, hashes, positions, last_position"
+    TILE_UPSERT = ("ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes, positions = excluded.positions, "
+                   "last_position = excluded.last_position")
+
+    def grow_tree(self, cursor: Cursor, size: int, added: int, from_position: int, to_position: int,
+                  tiles: Sequence[Sequence[Any]]) -> bool:
+        """Move the log's Merkle tree from (`size`, `from_position`) on by `added` leaves to `to_position` and
+        write its changed `tiles` (rows of TILE_COLUMNS); False, writing nothing, when the tree is elsewhere."""
+        cursor.execute("UPDATE log_tree SET size = size + ?, position = ? WHERE name = 'log' AND size = ? AND "
+                       "position = ?", (added, to_position, size, from_position))
+        if cursor.rowcount != 1:
+            return False
+        placeholders = ", ".join(["(?, ?, ?, ?, ?)"] * len(tiles))
+        cursor.execute(f"INSERT INTO log_tree_tiles ({self.TILE_COLUMNS}) VALUES {placeholders} {self.TILE_UPSERT}",
+                       [value for row in tiles for value in row])
+        return True
+
     @abstractmethod
     def is_missing_table(self, error: Exception) -> bool: ...
 

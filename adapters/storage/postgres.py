@@ -250,6 +250,17 @@ class PostgresBackend(Backend):
                        f"json_populate_recordset(NULL::{table}, ?::json) "
                        f"ON CONFLICT (stream_id) DO UPDATE SET {updates}", (payload.decode(),))
 
+    def grow_tree(self, cursor: Cursor, size: int, added: int, from_position: int, to_position: int,
+                  tiles: Sequence[Sequence[Any]]) -> bool:
+        """One statement, one round trip: the tiles are written only if the guarded move of the tree happened."""
+        placeholders = ", ".join(["(?::int, ?::bigint, ?::bytea, ?::bytea, ?::bigint)"] * len(tiles))
+        cursor.execute(f"WITH moved AS (UPDATE log_tree SET size = size + ?, position = ? WHERE name = 'log' AND "
+                       f"size = ? AND position = ? RETURNING 1) INSERT INTO log_tree_tiles ({self.TILE_COLUMNS}) "
+                       f"SELECT v.* FROM (VALUES {placeholders}) AS v ({self.TILE_COLUMNS}) CROSS JOIN moved "
+                       f"{self.TILE_UPSERT}", [added, to_position, size, from_position,
+                                               *(value for row in tiles for value in row)])
+        return cursor.rowcount > 0
+
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, psycopg.errors.UndefinedTable)
 

@@ -53,7 +53,8 @@ class SqlTreeStore:
         self.backend = backend
         self.db = backend.db
         # The partial tiles of the tree as this process last grew it, by (size, position): the next append
-        # starts from them without reading them back, unless the tree has moved since.
+        # starts from them without reading them back; the move of the tree is guarded by both, so an append from
+        # a tree that moved meanwhile writes nothing.
         self._edge: tuple[tuple[int, int], dict[TileKey, Tile]] | None = None
 
     def state(self) -> TreeState:
@@ -79,23 +80,22 @@ class SqlTreeStore:
                   to_position: int) -> Callable[[Cursor], bool]:
         """The append, for a transaction of someone else's (a view's commit); False when the tree has moved."""
         def append_in(cursor: Cursor) -> bool:
-            cursor.execute("UPDATE log_tree SET size = size + ?, position = ? WHERE name = ? AND position = ? "
-                           "RETURNING size", (len(events), to_position, TREE_ROW, from_position))
-            row = cursor.fetchone()
-            if row is None:
-                return False
-            size = int(row[0]) - len(events)
             known = self._edge
-            edge = known[1] if known is not None and known[0] == (size, from_position) else {
-                (tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
+            if known is not None and known[0][1] == from_position:  # the tree as this process left it
+                size, edge = known[0][0], known[1]
+            else:
+                state = self._state(cursor)
+                if state.position != from_position:
+                    return False
+                size = state.size
+                edge = {(tile.level, tile.index): tile for tile in self._read(cursor, edge_tiles(size))}
             leaves = [(event.position, bytes.fromhex(event.chain_hash)) for event in events]
             changed = grown(size, leaves, edge)
-            cursor.executemany(
-                "INSERT INTO log_tree_tiles (level, tile, hashes, positions, last_position) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes, positions = excluded.positions, "
-                "last_position = excluded.last_position",
-                [(t.level, t.index, t.hashes, _packed(t.positions) if t.level == 0 else None,
-                  t.positions[-1] if t.level == 0 else None) for t in changed])
+            rows = [(t.level, t.index, t.hashes, _packed(t.positions) if t.level == 0 else None,
+                     t.positions[-1] if t.level == 0 else None) for t in changed]
+            if not self.backend.grow_tree(cursor, size, len(events), from_position, to_position, rows):
+                self._edge = None
+                return False
             grown_to = {**edge, **{(t.level, t.index): t for t in changed}}
             new_edge = {key: grown_to[key] for key in edge_tiles(size + len(events)) if key in grown_to}
             # Kept even if the transaction then rolls back: the tree stays at `size`, and the key no longer fits.

@@ -15,6 +15,7 @@ from jobstore.adapters.runtime import Services
 from jobstore.domain.chain import event_hash
 from jobstore.domain.checkpoint import Checkpoint, Signer
 from jobstore.domain.enums import JobView
+from jobstore.projections.engine import ProjectionEngine
 from tests.integration.test_audit_integrity import RawStore, make_job
 
 
@@ -150,7 +151,10 @@ def test_a_tree_rebuilt_over_the_altered_log_still_fails_the_checkpoint(services
     drop_events(raw, jobs[2], 0)
     raw.execute("DELETE FROM log_tree_tiles")
     raw.execute("UPDATE log_tree SET size = 0, position = 0")
-    services.engine.catch_up()
+    rebuilding = ProjectionEngine(services.event_log, services.views, tree=services.tree)  # a worker started anew
+    rebuilding.catch_up()
+    rebuilding.close()
+    assert services.tree.state().size == len(services.audit.feed(0, 10**6)[0])
     views_made_to_agree(services)
     assert services.audit.verify() == []
     [problem] = services.audit.verify_checkpoints([saved])

@@ -52,7 +52,8 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|LISTEN|NOTIF
 SPLICEABLE = re.compile(r"^(table|_SELECT|self\.table|self\.position|self\.events_table|self\.recorded_at|"
                         r"self\.backend\.stream_as_text|at|columns|column|column\.name|column\.index|listed|updates|"
                         r"clause|channel|size|order|where|cut|selected|page|CHANNEL|KEYS_CHANNEL|"
-                        r"VIEW_POSITION|POSITION_OF_TABLE|backend\.bytes_type|' AND '\.join\(where\)|"
+                        r"VIEW_POSITION|POSITION_OF_TABLE|backend\.bytes_type|placeholders|"
+                        r"self\.TILE_COLUMNS|self\.TILE_UPSERT|' AND '\.join\(where\)|"
                         r"', '\.join\(names\)|"
                         r"', '\.join\('\?' \* len\([\w.]+\)\))$")
 
