@@ -57,8 +57,15 @@ def store(backend: str, url: str | None, workdir: Path) -> Iterator[Settings]:
     try:
         yield Settings(home=home, database_url=url, database_schema=schema)
     finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        for attempt in range(5):
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+                break
+            except psycopg.errors.DeadlockDetected:  # a part's last writer (the library's runner thread) is
+                time.sleep(1.0)  # still finishing in this schema: let it, then drop
+                if attempt == 4:
+                    raise
 
 
 @contextmanager
