@@ -18,7 +18,7 @@ from jobstore.domain.chain import ChainFollower, event_hash
 from jobstore.domain.checkpoint import Checkpoint, NoteRefused, Verifier, open_note
 from jobstore.domain.errors import JobStoreError
 from jobstore.domain.job import Job
-from jobstore.domain.merkle import RootBuilder, leaf_hash
+from jobstore.domain.merkle import EMPTY_ROOT, RootBuilder, leaf_hash
 
 
 class CheckpointUnreadable(JobStoreError):
@@ -68,6 +68,8 @@ class CheckpointCheck:
 
     def __post_init__(self) -> None:
         self._sizes = sorted({saved.checkpoint.size for saved in self.saved})
+        if 0 in self._sizes:  # a checkpoint of the empty log: every log extends it
+            self._roots[0], self._last_positions[0] = EMPTY_ROOT, 0
 
     def follow(self, position: int, event: Job.Event) -> None:
         self.follow_leaf(position, leaf_hash(bytes.fromhex(event_hash(event.canonical()))))

@@ -128,7 +128,7 @@ def _project(services: Services) -> None:
             names = ", ".join(v.value for v in now_held) or "none (standing by)"
             print(f"active for: {names}", flush=True)
             held = now_held
-        if JobView.FULL in held:  # a store written before jobstore kept a tree: show its build
+        if JobView.FULL in held and services.settings.log_tree:  # an older store's tree: show its build
             reached, head = tree_lag(services)
             if building is None and head - reached > TREE_LAG_BUILT_FIRST:
                 building = ProgressBar("building the log's Merkle tree")
@@ -168,7 +168,7 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
         print(f"exported {count} events" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
         return 0
     if args.audit_command == "verify":
-        verifier = Verifier.parse(args.public_key) if args.public_key else services.transparency.verifier
+        verifier = Verifier.parse(args.public_key) if args.public_key else services.transparency.recorded_verifier()
         saved = [read_checkpoint(Path(path), verifier) for path in args.checkpoint]
         bar = ProgressBar("verifying jobs")
         problems = [str(problem) for problem in audit.verify(args.job, progress=bar)]
@@ -193,7 +193,11 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
     if args.audit_command == "checkpoint":
         note = services.transparency.checkpoint()
         if args.out:
-            Path(args.out).write_text(note, encoding="utf-8")
+            try:
+                Path(args.out).write_text(note, encoding="utf-8")
+            except OSError as error:
+                print(f"jobstore: cannot write {args.out}: {error}", file=sys.stderr)
+                return 2
             print(f"saved the checkpoint of {note.splitlines()[1]} events to {args.out}", file=sys.stderr)
         else:
             sys.stdout.write(note)
@@ -230,8 +234,8 @@ def _verify_export(args: argparse.Namespace) -> int:
     except (NoteRefused, JobStoreError) as error:
         print(f"jobstore: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
-        print(f"jobstore: cannot read {args.file}: {error}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"jobstore: cannot read {args.file} as a jobstore export (UTF-8 JSON Lines): {error}", file=sys.stderr)
         return 2
     for problem in problems:
         print(f"BROKEN {_cell(problem)}")

@@ -56,7 +56,7 @@ def build_log_tree(services: Services) -> None:
     """The Merkle tree of a store written before jobstore kept one, built before serving, with a progress bar;
     each batch commits, so a build that is stopped resumes where it stood."""
     reached, head = tree_lag(services)
-    if head - reached > TREE_LAG_BUILT_FIRST:
+    if services.settings.log_tree and head - reached > TREE_LAG_BUILT_FIRST:
         bar = ProgressBar("building the log's Merkle tree (and catching up the views)")
         services.engine.catch_up(progress=bar)
         bar.finish()

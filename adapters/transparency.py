@@ -39,6 +39,14 @@ def _b64(data: bytes) -> str:
 
 
 def load_or_create_signer(path: Path, name: str | None) -> Signer:
+    try:
+        return _load_or_create(path, name)
+    except OSError as error:
+        raise SigningKeyProblem(f"the log signing key {path} cannot be read or created ({error}); set "
+                                "JOBSTORE_LOG_SIGNING_KEY to a file this user owns") from None
+
+
+def _load_or_create(path: Path, name: str | None) -> Signer:
     if path.exists():
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -50,12 +58,21 @@ def load_or_create_signer(path: Path, name: str | None) -> Signer:
             raise SigningKeyProblem(f"{path} does not hold a log signing key ({error})") from None
     signer = Signer.generate(name or f"jobstore/{uuid.uuid4().hex[:12]}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole beside it, then linked into place: another process never reads a half-written key, and the
+    # first of two processes starting together wins.
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it meanwhile
-        return load_or_create_signer(path, name)
-    with os.fdopen(descriptor, "w", encoding="ascii") as out:
-        out.write(f"{signer}\n")
+        with os.fdopen(descriptor, "w", encoding="ascii") as out:
+            out.write(f"{signer}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            return _load_or_create(path, name)
+    finally:
+        staged.unlink(missing_ok=True)
     return signer
 
 
@@ -108,6 +125,14 @@ class TransparencyLog:
     def verifier(self) -> Verifier:
         return self.signer.verifier
 
+    def recorded_verifier(self) -> Verifier:
+        """The verifier key this store recorded when it first signed, read without touching any key file."""
+        recorded = self.tree.recorded_verifier_key(VERIFIER_SECRET)
+        if recorded is None:
+            raise SigningKeyProblem("this store has signed no checkpoint yet, so it records no verifier key: give "
+                                    "the key with --public-key")
+        return Verifier.parse(recorded)
+
     def checkpoint(self) -> str:
         """The signed checkpoint of the tree as it stands."""
         size = self.tree.state().size
@@ -124,8 +149,8 @@ class TransparencyLog:
         as it stands)."""
         if position < 1:
             raise InvalidArgument("position", f"must be a log position, 1 or more (got {position})")
-        size = self._size("treeSize", tree_size)
         index = self.tree.leaf_of(position) if position <= LAST_POSITION else None
+        size = self._size("treeSize", tree_size)  # read after the leaf: a default size then holds it
         if index is None:
             raise NotFound(f"no event at position {position} is in the log's tree (a position with no event, or "
                            "one the tree has not reached yet)")

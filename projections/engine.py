@@ -3,8 +3,8 @@ exactly once.
 
 One read of the log serves every view and the tree; each view's batch is committed in one transaction with that
 view's position, guarded by the position it started from, so a worker that lost a race (another worker advanced
-the view) writes nothing and rereads. The tree is committed the same way, in its own transaction, by the worker
-that projects FULL.
+the view) writes nothing and rereads. The tree is committed the same way by the worker that projects FULL: in FULL's
+transaction for a small batch, in its own for a large one.
 """
 from __future__ import annotations
 

@@ -68,6 +68,10 @@ class SqlTreeStore:
         return TreeState(int(row[0]), int(row[1])) if row else TreeState(0, 0)
 
     def position(self) -> int:
+        """The log position the tree has consumed. The engine asks when it does not know (at least once a
+        second): the partial tiles kept from this process's last append are dropped then, should an operator
+        have had the tree rebuilt meanwhile."""
+        self._edge = None
         return self.state().position
 
     def append(self, events: Sequence[LoggedEvent], from_position: int, to_position: int) -> bool:
@@ -131,6 +135,12 @@ class SqlTreeStore:
         if offset == len(positions) or positions[offset] != position:
             return None
         return int(row[0]) * TILE_WIDTH + offset
+
+    def recorded_verifier_key(self, name: str) -> str | None:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT value FROM service_secrets WHERE name = ?", (name,))
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
 
     def record_verifier_key(self, name: str, verifier_key: str) -> str:
         """The verifier key recorded under `name`: `verifier_key` if none was."""

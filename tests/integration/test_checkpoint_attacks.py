@@ -12,6 +12,7 @@ from jobstore.adapters import operations
 from jobstore.adapters.checkpoints import CheckpointUnreadable, SavedCheckpoint, read_checkpoint
 from jobstore.adapters.operations import rebuild
 from jobstore.adapters.runtime import Services
+from jobstore.adapters.transparency import SigningKeyProblem
 from jobstore.domain.chain import event_hash
 from jobstore.domain.checkpoint import Checkpoint, Signer
 from jobstore.domain.enums import JobView
@@ -159,6 +160,26 @@ def test_a_tree_rebuilt_over_the_altered_log_still_fails_the_checkpoint(services
     assert services.audit.verify() == []
     [problem] = services.audit.verify_checkpoints([saved])
     assert "does not agree with the checkpoint either" in problem
+
+
+def test_an_event_that_no_longer_decodes_is_named_not_a_crash(services: Services, raw: RawStore,
+                                                              history: tuple[list[str], SavedCheckpoint]) -> None:
+    jobs, saved = history
+    bad = position_of(services, jobs[1], 2)
+    unguarded(raw)
+    replace_in_event(raw, jobs[1], 2, '"data"', '"data" broken')
+    problems = services.audit.verify_checkpoints([saved])
+    assert problems[0].startswith(f"position {bad}: the stored event cannot be decoded")
+    assert f"the first bad position is {bad}" in problems[1]
+
+
+def test_verify_without_a_public_key_uses_the_key_the_store_recorded(services: Services) -> None:
+    with pytest.raises(SigningKeyProblem, match="--public-key"):
+        services.transparency.recorded_verifier()  # nothing signed yet: no key made just for reading
+    assert not services.settings.signing_key_path.exists()
+    make_job(services)
+    services.transparency.checkpoint()
+    assert services.transparency.recorded_verifier() == services.transparency.verifier
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(services: Services, tmp_path: Path) -> None:

@@ -116,9 +116,12 @@ def test_a_signing_key_others_can_read_is_refused(tmp_path: Path) -> None:
     signer = load_or_create_signer(path, "jobstore.example/log")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_signer(path, "ignored-once-created") == signer
+    assert [p.name for p in tmp_path.iterdir()] == ["log-signing.key"]  # written beside it, linked into place
     path.chmod(0o644)
     with pytest.raises(SigningKeyProblem, match="chmod 600"):
         load_or_create_signer(path, None)
+    with pytest.raises(SigningKeyProblem, match="JOBSTORE_LOG_SIGNING_KEY"):
+        load_or_create_signer(path / "inside-a-file", None)  # its parent is a file
 
 
 def test_the_tree_rides_in_full_views_commit_and_a_refused_append_refuses_that_commit(services: Services) -> None:

@@ -80,3 +80,9 @@ def test_an_altered_log_fails_the_checkpoints_it_falls_under_naming_the_first_ba
     without_kept_tree = checked(altered, saved, kept=None)
     assert len(without_kept_tree) == len(failing)
     assert all("an export alone cannot name it" in problem for problem in without_kept_tree)
+
+
+def test_a_checkpoint_of_the_empty_log_is_extended_by_every_log() -> None:
+    empty = SavedCheckpoint("cp-0", Checkpoint("log.example", 0, hashlib.sha256(b"").digest()))
+    assert checked(log_of(5), [empty], kept=log_of(5)) == []
+    assert checked([], [empty], kept=None) == []
