@@ -168,8 +168,11 @@ def _audit(services: Services, args: argparse.Namespace) -> int:
         print(f"exported {count} events" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
         return 0
     if args.audit_command == "verify":
-        verifier = Verifier.parse(args.public_key) if args.public_key else services.transparency.recorded_verifier()
-        saved = [read_checkpoint(Path(path), verifier) for path in args.checkpoint]
+        saved = []
+        if args.checkpoint:
+            verifier = (Verifier.parse(args.public_key) if args.public_key
+                        else services.transparency.recorded_verifier())
+            saved = [read_checkpoint(Path(path), verifier) for path in args.checkpoint]
         bar = ProgressBar("verifying jobs")
         problems = [str(problem) for problem in audit.verify(args.job, progress=bar)]
         bar.finish()
