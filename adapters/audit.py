@@ -23,7 +23,7 @@ from jobstore.domain.document import JobDocument, format_time, merge, parse_time
 from jobstore.domain.enums import JobView
 from jobstore.domain.errors import InvalidArgument, JobNotFound, JobStoreError, OutOfRange
 from jobstore.domain.job import Job, stream_id
-from jobstore.domain.merkle import Nodes, leaf_hash, root
+from jobstore.domain.merkle import leaf_hash, root
 from jobstore.projections.render import VIEWS, view_document
 
 Progress = Callable[[int, int], None]
@@ -177,7 +177,7 @@ class Audit:
         state = self.tree.state()
         check = CheckpointCheck(saved, kept=self.tree.leaves())
         check.kept_agrees = {s.checkpoint.size: state.size >= s.checkpoint.size
-                             and self.tree.computed(partial(_root, size=s.checkpoint.size)) == s.checkpoint.root
+                             and self.tree.computed(partial(root, size=s.checkpoint.size)) == s.checkpoint.root
                              for s in saved}
         head = int(self.jobs.recorder.max_notification_id() or 0)
         problems: list[str] = []
@@ -268,10 +268,6 @@ def parse_export(lines: Iterable[str]) -> Iterator[tuple[int, int, Job.Event]]:
                 hash=record["hash"])
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ImportRefused(f"line {number} is not an exported jobstore event ({error!r})") from None
-
-
-def _root(nodes: Nodes, size: int) -> bytes:
-    return root(nodes, size)
 
 
 def _no_fraction(text: str) -> Any:
