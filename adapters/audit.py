@@ -15,6 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from jobstore.adapters.checkpoints import CheckpointCheck, SavedCheckpoint
 from jobstore.adapters.storage.codec import job_event, rebuilt_event, stored_event
 from jobstore.adapters.storage.events import EventTable
+from jobstore.adapters.storage.standby import ReadRoute
 from jobstore.adapters.storage.tree import SqlTreeStore
 from jobstore.adapters.storage.views import SqlViewStore
 from jobstore.domain.application import Jobs
@@ -50,16 +51,36 @@ class RecordedEvent:
         return shown
 
 
+@dataclass(frozen=True)
+class ReadSide:
+    """Where the auditors' reads of the log go (history, the feed, time travel): the standbys, when reads go to
+    them, else the primary. Verification, export and import stay on the primary."""
+
+    events: EventTable
+    jobs: Jobs
+    standby_jobs: Jobs | None = None
+    route: ReadRoute | None = None
+
+    def job(self, job_id: str, version: int) -> Job:
+        """The job replayed at `version`, from the event store that reads go to."""
+        standby, route = self.standby_jobs, self.route
+        if standby is None or route is None:
+            return self.jobs.job(job_id, version=version)
+        return route.read(lambda: standby.job(job_id, version=version), lambda: self.jobs.job(job_id, version=version))
+
+
 class ImportRefused(JobStoreError):
     pass
 
 
 class Audit:
-    def __init__(self, jobs: Jobs, events: EventTable, views: SqlViewStore, tree: SqlTreeStore) -> None:
+    def __init__(self, jobs: Jobs, events: EventTable, views: SqlViewStore, tree: SqlTreeStore,
+                 reads: ReadSide | None = None) -> None:
         self.jobs = jobs
         self.events = events
         self.views = views
         self.tree = tree
+        self.reads = reads or ReadSide(events, jobs)
 
     def _decode(self, stored: StoredEvent) -> Job.Event:
         return job_event(self.jobs.mapper, stored)
@@ -67,7 +88,7 @@ class Audit:
     # --- history and feed
 
     def history(self, job_id: str) -> list[RecordedEvent]:
-        stream = self.events.stream(stream_id(job_id))
+        stream = self.reads.events.stream(stream_id(job_id))
         if not stream:
             raise JobNotFound(job_id)
         return [RecordedEvent(p.position, self._decode(p.stored)) for p in stream]
@@ -76,8 +97,8 @@ class Audit:
         """A job's events after `after_version`, oldest first, holding at most about `max_bytes` (at least one
         event), and whether more follow."""
         stream = stream_id(job_id)
-        page, more = self.events.stream_page(stream, after_version, max_bytes)
-        if not page and self.events.last_version(stream) is None:
+        page, more = self.reads.events.stream_page(stream, after_version, max_bytes)
+        if not page and self.reads.events.last_version(stream) is None:
             raise JobNotFound(job_id)
         return [RecordedEvent(p.position, self._decode(p.stored)) for p in page], more
 
@@ -85,7 +106,7 @@ class Audit:
              max_bytes: int = EXPORT_BATCH_BYTES) -> tuple[list[RecordedEvent], int, bool]:
         """Events of every job after global position `after`, in commit order, at most `limit` holding at most
         about `max_bytes` (at least one event); where the next page starts, and whether more follow."""
-        page, more = self.events.log_page(after, limit, max_bytes)
+        page, more = self.reads.events.log_page(after, limit, max_bytes)
         events = [RecordedEvent(p.position, self._decode(p.stored)) for p in page]
         return events, events[-1].position if events else after, more
 
@@ -94,22 +115,22 @@ class Audit:
     def at_version(self, job_id: str, version: int) -> tuple[JobDocument, datetime]:
         if version < 1:
             raise InvalidArgument("version", f"must be 1 or more (got {version})")
-        last = self.events.last_version(stream_id(job_id))
+        last = self.reads.events.last_version(stream_id(job_id))
         if last is None:
             raise JobNotFound(job_id)
         if version > last:
             raise OutOfRange(f"job {job_id!r} has {last} events; version {version} is beyond the last")
-        job = self.jobs.job(job_id, version=version)
+        job = self.reads.job(job_id, version)
         return job.document, job.modified_on
 
     def as_of(self, job_id: str, moment: datetime) -> tuple[JobDocument, datetime]:
         """The job as it was at `moment`: the last event recorded at or before it, found by binary search."""
-        version = self.events.version_at(stream_id(job_id), moment)
+        version = self.reads.events.version_at(stream_id(job_id), moment)
         if version is None:
             raise JobNotFound(job_id)
         if version == 0:
             raise JobNotFound(job_id, f"at {format_time(moment)} (it was created later)")
-        return self.jobs.job(job_id, version=version).document, moment
+        return self.reads.job(job_id, version).document, moment
 
     # --- verification
 

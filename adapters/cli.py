@@ -16,6 +16,7 @@ from jobstore.adapters.audit import parse_export
 from jobstore.adapters.checkpoints import read_checkpoint, verify_export
 from jobstore.adapters.core.access import Role
 from jobstore.adapters.keys import key_name_problem
+from jobstore.adapters.observability import read_server_note
 from jobstore.adapters.operations import TREE_LAG_BUILT_FIRST, rebuild, tree_lag, view_status
 from jobstore.adapters.progress import ProgressBar
 from jobstore.adapters.runtime import Services, open_services, tune_interpreter
@@ -145,6 +146,14 @@ def _status(services: Services) -> None:
     for s in view_status(services):
         print(f"{s.view.value:<15} {_cell(s.table):<32} {s.position:>10} {s.head:>10} {s.lag_events:>10} "
               f"{s.lag_seconds:>11.3f}")
+    services.backend.read_server(probe=True)
+    print(f"reads: {read_server_note(services)}")
+    standbys = services.backend.standbys()
+    if standbys:
+        print(f"{'STANDBY':<15} {'ADDRESS':<32} {'STATE':>10} {'SYNC':>10} {'LAG BYTES':>10} {'LAG SECONDS':>11}")
+    for standby in standbys:
+        print(f"{_cell(standby.name):<15} {_cell(standby.address):<32} {standby.state:>10} {standby.sync_state:>10} "
+              f"{standby.lag_bytes:>10} {standby.lag_seconds:>11.3f}")
 
 
 def _audit(services: Services, args: argparse.Namespace) -> int:

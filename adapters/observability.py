@@ -45,6 +45,35 @@ class StoreCollector(Collector):
             lag_seconds.add_metric([s.view.value], s.lag_seconds)
         head.add_metric([], statuses[0].head if statuses else 0)
         yield from (position, head, lag_events, lag_seconds)
+        yield from self._replication()
+
+    def _replication(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        backend = self.services.backend
+        server = GaugeMetricFamily("jobstore_read_server", "1 for the server that answers reads now (standby, "
+                                                           "primary, or none)", labels=["server"])
+        now = backend.read_server()
+        for name in ("standby", "primary", "none"):
+            server.add_metric([name], 1 if name == now else 0)
+        yield server
+        if backend.read_route is not None:
+            statements = CounterMetricFamily("jobstore_read_statements", "Read statements answered, by server",
+                                             labels=["server"])
+            for name, answered in backend.read_route.answered.items():
+                statements.add_metric([name], answered)
+            yield statements
+        try:
+            standbys = backend.standbys()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is away
+            return
+        lag_bytes = GaugeMetricFamily("jobstore_standby_replay_lag_bytes", "WAL a standby has yet to replay",
+                                      labels=["standby", "address", "sync_state"])
+        lag_seconds = GaugeMetricFamily("jobstore_standby_replay_lag_seconds", "How long a standby's replay "
+                                        "trails a commit on the primary", labels=["standby", "address", "sync_state"])
+        for standby in standbys:
+            labels = [standby.name, standby.address, standby.sync_state]
+            lag_bytes.add_metric(labels, standby.lag_bytes)
+            lag_seconds.add_metric(labels, standby.lag_seconds)
+        yield from (lag_bytes, lag_seconds)
 
 
 class WatchCollector(Collector):
@@ -108,14 +137,29 @@ def log_request(request_id: str, server_request_id: str, method: str, route: str
 
 
 def readiness(services: Services) -> str | None:
-    """None when ready; else why not (the database is unreachable, or a view is too far behind)."""
+    """None when ready; else why not (the database is unreachable, a view is too far behind, or no server may
+    answer reads)."""
     try:
         statuses = view_status(services)
     except Exception as error:  # noqa: BLE001 - any failure to reach the store means not ready
         return f"the database is unreachable: {error}"
     late = [f"{s.view.value} is {s.lag_seconds:.1f} s behind" for s in statuses
             if s.lag_seconds > READY_MAX_LAG_SECONDS]
+    if services.backend.read_server() == "none":
+        late.append("no standby answers reads, and JOBSTORE_READ_FALLBACK=none keeps them off the primary")
     return "; ".join(late) or None
+
+
+def read_server_note(services: Services) -> str:
+    """Which server answers reads, for people (/readyz, `jobstore status`)."""
+    backend = services.backend
+    server = backend.read_server()
+    route = backend.read_route
+    if route is None:
+        return "primary"
+    if server == "standby":
+        return f"standby ({route.describe})"
+    return f"{server} (the standby {route.describe} does not answer)"
 
 
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jobstore.adapters.audit import Audit
+from jobstore.adapters.audit import Audit, ReadSide
 from jobstore.adapters.keys import KeyStore
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.backend import Backend, open_backend
@@ -77,12 +77,30 @@ class Services:
 
     def own_writes_visible(self) -> bool:
         """Whether reads need not wait for this process's writes (known without asking the database)."""
-        return not self.last_written or self.worker is None or self.engine.known_reached(self.last_written)
+        if not self.last_written:
+            return True
+        standby = self.backend.standby_positions
+        if standby is not None and standby.route.on_standby:
+            return standby.known(self.last_written)
+        return self.worker is None or self.engine.known_reached(self.last_written)
 
     def catch_up_with_own_writes(self, timeout: float = 2.0) -> None:
-        """Read-your-writes within one process: wait (bounded) until the views hold this process's writes."""
-        if self.last_written and self.worker is not None:
+        """Read-your-writes within one process: wait (bounded) until the views that reads come from (the
+        standby's, when reads go to one) hold this process's writes."""
+        if not self.last_written:
+            return
+        standby = self.backend.standby_positions
+        if standby is not None and standby.wait_for(self.last_written, timeout) is not None:
+            return
+        if self.worker is not None:
             self.engine.wait_for(self.last_written, timeout)
+
+    def catch_up_log_with_own_writes(self, timeout: float = 2.0) -> None:
+        """Read-your-writes for reads of the log (history, the feed, time travel): when they go to a standby,
+        wait (bounded) until it holds this process's writes."""
+        standby = self.backend.standby_positions
+        if self.last_written and standby is not None and standby.log < self.last_written:
+            standby.wait_for(self.last_written, timeout, log=True)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -101,6 +119,14 @@ def event_store_env(backend: Backend) -> dict[str, str]:
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
 
 
+def _standby_jobs(backend: Backend, clock: Clock) -> Jobs | None:
+    """The event store read from the standbys (time travel replays a job there), when reads go to any."""
+    env = backend.standby_event_store_env()
+    if env is None:
+        return None
+    return StoredJobs(env={**env, "AGGREGATE_CACHE_MAXSIZE": "0", "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)
+
+
 def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Open (and on first use create) the store that `settings` names."""
     backend = open_backend(settings)
@@ -109,6 +135,7 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
         create_schema(backend)
     views = SqlViewStore(backend)
     events = EventTable(backend)
+    reads = ReadSide(EventTable(backend, backend.reads), jobs, _standby_jobs(backend, clock), backend.read_route)
     event_log = EventStoreLog(events)
     tree = SqlTreeStore(backend)
     engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size,
@@ -116,6 +143,6 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     keys = KeyTable(backend)
     return Services(settings=settings, backend=backend, jobs=jobs, views=views, keys=KeyStore(keys), engine=engine,
                     tree=tree, transparency=TransparencyLog(tree, settings.signing_key_path, settings.log_name),
-                    event_log=event_log, audit=Audit(jobs, events, views, tree),
+                    event_log=event_log, audit=Audit(jobs, events, views, tree, reads),
                     idempotency=IdempotencyStore(backend.db, settings.idempotency_records_per_key),
                     page_secret=keys.secret("page-token"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 
 class SettingsError(Exception):
@@ -15,6 +16,8 @@ class SettingsError(Exception):
 class Settings:
     home: Path
     database_url: str | None = None
+    read_database_url: str | None = None  # hot standbys that serve reads
+    read_fallback: bool = True  # whether reads go to the primary while no standby answers
     database_schema: str = "public"
     projection_batch_size: int = 5000
     idempotency_records_per_key: int = 1_000_000  # kept at once (48 h each) for one API key
@@ -31,6 +34,14 @@ class Settings:
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         url = env.get("JOBSTORE_DATABASE_URL") or None
+        read_url = env.get("JOBSTORE_READ_DATABASE_URL") or None
+        if read_url and not url:
+            raise SettingsError("JOBSTORE_READ_DATABASE_URL names standbys of a PostgreSQL primary: set "
+                                "JOBSTORE_DATABASE_URL to the primary too (the embedded SQLite store has none)")
+        read_fallback = env.get("JOBSTORE_READ_FALLBACK") or "primary"
+        if read_fallback not in ("primary", "none"):
+            raise SettingsError(f"JOBSTORE_READ_FALLBACK={read_fallback!r} must be primary (reads go to the primary "
+                                "while no standby answers) or none (they fail with UNAVAILABLE)")
         schema = env.get("JOBSTORE_DATABASE_SCHEMA") or "public"
         if not schema.replace("_", "").isalnum() or not schema[0].isalpha():
             raise SettingsError(f"JOBSTORE_DATABASE_SCHEMA={schema!r} is not a plain identifier "
@@ -58,6 +69,7 @@ class Settings:
         if log_tree not in ("on", "off"):
             raise SettingsError(f"JOBSTORE_LOG_TREE={log_tree!r} must be on or off")
         settings = cls(home=Path(env.get("JOBSTORE_HOME") or ".jobstore").absolute(), database_url=url,
+                       read_database_url=read_url, read_fallback=read_fallback == "primary",
                        database_schema=schema, projection_batch_size=int(batch), http_request_timeout=request_timeout,
                        http_keep_alive_timeout=keep_alive, http_max_connections=max_connections,
                        idempotency_records_per_key=records, watch_buffer=watch_buffer,
@@ -65,6 +77,8 @@ class Settings:
                        log_signing_key=Path(signing_key).absolute() if signing_key else None)
         if url:
             settings.postgres()
+        if read_url:
+            settings.postgres(read_url)
         return settings
 
     @property
@@ -75,25 +89,34 @@ class Settings:
     def sqlite_path(self) -> Path:
         return self.home / "jobstore.sqlite3"
 
-    def postgres(self) -> dict[str, str]:
-        """The parts of JOBSTORE_DATABASE_URL=postgresql://user:password@host:port/dbname, or, for a server on
-        this host reached through its Unix socket, postgresql://user@/dbname?host=/run/postgresql."""
-        assert self.database_url
-        parts = urlsplit(self.database_url)
-        query = dict(parse_qsl(parts.query))
-        host = query.get("host") or parts.hostname
-        if parts.scheme not in ("postgresql", "postgres") or not host or not parts.path.strip("/"):
+    def postgres(self, url: str | None = None) -> dict[str, str]:
+        """The connection parameters of JOBSTORE_DATABASE_URL (or of `url`), as libpq takes them:
+        postgresql://user:password@host:port/dbname; several servers as host1:port1,host2:port2 (libpq tries them
+        in turn; add ?target_session_attrs=read-write to find the primary among them); or, for a server on this
+        host reached through its Unix socket, postgresql://user@/dbname?host=/run/postgresql. Other libpq
+        parameters in the query (sslmode, load_balance_hosts, ...) are kept."""
+        url = url or self.database_url
+        assert url
+        name = "JOBSTORE_DATABASE_URL" if url == self.database_url else "JOBSTORE_READ_DATABASE_URL"
+        scheme = url.partition("://")[0]
+        try:
+            parts = conninfo_to_dict(url) if scheme in ("postgresql", "postgres") else {}
+        except Exception as error:  # noqa: BLE001 - psycopg says what is wrong in the URL
+            raise SettingsError(f"{name} is not a connection URL libpq can read: {error}") from None
+        host, dbname = str(parts.get("host") or ""), str(parts.get("dbname") or "")
+        if not host.strip(",") or not dbname:
             raise SettingsError(
-                "JOBSTORE_DATABASE_URL must look like postgresql://user:password@host:port/dbname, or "
-                "postgresql://user@/dbname?host=/run/postgresql for a Unix socket "
-                f"(got scheme {parts.scheme!r}, host {host!r}, database {parts.path.strip('/')!r})")
-        return {
-            "host": host,
-            "port": str(query.get("port") or parts.port or 5432),
-            "user": unquote(parts.username or ""),
-            "password": unquote(parts.password or ""),
-            "dbname": unquote(parts.path.strip("/")),
-        }
+                f"{name} must look like postgresql://user:password@host:port/dbname, "
+                "postgresql://user:password@host1:port1,host2:port2/dbname?target_session_attrs=read-write for "
+                "several servers, or postgresql://user@/dbname?host=/run/postgresql for a Unix socket "
+                f"(got scheme {scheme!r}, host {host!r}, database {dbname!r})")
+        ports = str(parts.get("port") or "").split(",")
+        hosts = host.split(",")
+        if len(ports) == len(hosts) or len(ports) == 1:
+            ports = [port or "5432" for port in ports]
+        parameters = {"host": host, "port": ",".join(ports), "user": str(parts.get("user") or ""),
+                      "password": str(parts.get("password") or ""), "dbname": dbname}
+        return {**parameters, **{key: str(value) for key, value in parts.items() if key not in parameters}}
 
 
 def _number(env: dict[str, str], name: str, default: float, low: float, high: float, whole: bool = False) -> float:

@@ -174,7 +174,7 @@ class Commands:
             if stored.shown is None:
                 return Written(stored.body.encode(), stored.position, replayed=True)
             shown = stored.shown
-            document, _ = await to_thread.run_sync(self.services.audit.at_version, shown.job_id, shown.version)
+            document = await to_thread.run_sync(self._document_at, shown.job_id, shown.version)
             return Written(_showing(document, shown.at), stored.position, replayed=True)
         try:
             written = await perform()
@@ -188,6 +188,10 @@ class Commands:
         kept = Stored(0, "" if written.shown else written.answer.decode(), written.position, written.shown)
         await to_thread.run_sync(store.complete, scope, key, kept)
         return written
+
+    def _document_at(self, job_id: str, version: int) -> JobDocument:
+        """The job a first answer showed, replayed from the primary: a standby may not hold it yet."""
+        return self.services.jobs.job(job_id, version=version).document
 
 
 PASSING = frozenset({4, 13, 14})  # DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE

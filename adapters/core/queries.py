@@ -25,6 +25,7 @@ from jobstore.adapters.core.lists import (
 from jobstore.adapters.core.watch import Watcher, WatchFilter, WatchHub
 from jobstore.adapters.errors import DeadlineExceeded, at_position
 from jobstore.adapters.runtime import Services
+from jobstore.adapters.storage.standby import StandbyPositions
 from jobstore.domain.enums import JobStatus, JobType, JobView
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
 from jobstore.domain.values import parse_job_id, utc_time
@@ -125,6 +126,7 @@ class Queries:
             raise InvalidArgument("asOf", "give asOf or version, not both")
         checked = parse_job_id(job_id)
         audit = self.services.audit
+        await self._own_writes_in_log()
         if version is not None:
             document, moment = await to_thread.run_sync(audit.at_version, checked, version)
         else:
@@ -190,6 +192,7 @@ class Queries:
         authorize(principal, Permission.AUDIT)
         if after_version < 0:
             raise InvalidArgument("afterVersion", f"must not be negative (got {after_version})")
+        await self._own_writes_in_log()
         events, more = await to_thread.run_sync(self.services.audit.history_page, parse_job_id(job_id),
                                                 after_version, EVENT_PAGE_BYTES)
         return EventPage([event.wire() for event in events], events[-1].event.originator_version
@@ -202,9 +205,15 @@ class Queries:
             raise InvalidArgument("afterPosition", f"must not be negative (got {after})")
         if not 1 <= limit <= MAX_FEED:
             raise InvalidArgument("limit", f"must be 1 to {MAX_FEED} (got {limit})")
+        await self._own_writes_in_log()
         events, next_position, more = await to_thread.run_sync(self.services.audit.feed, after, limit,
                                                                EVENT_PAGE_BYTES)
         return EventPage([event.wire() for event in events], next_position, more)
+
+    async def _own_writes_in_log(self) -> None:
+        standby = self.services.backend.standby_positions
+        if standby is not None and standby.log < self.services.last_written:
+            await to_thread.run_sync(self.services.catch_up_log_with_own_writes)
 
     async def wait_for_views(self, min_position: int | None) -> None:
         """Read-your-writes: until the views hold `min_position` (at most 5 s, then DEADLINE_EXCEEDED), or,
@@ -216,14 +225,34 @@ class Queries:
             return
         if min_position < 0:
             raise InvalidArgument("minPosition", f"must not be negative (got {min_position})")
-        if not services.engine.known_reached(min_position):
+        standby = services.backend.standby_positions
+        if standby is not None and standby.route.on_standby:
+            if not standby.known(min_position):
+                await to_thread.run_sync(self._wait_on_standby, standby, min_position)
+        elif not services.engine.known_reached(min_position):
             await to_thread.run_sync(self._wait_for_position, min_position)
+
+    def _wait_on_standby(self, standby: StandbyPositions, position: int) -> None:
+        """As `_wait_for_position`, for the views of the standby that reads go to."""
+        if standby.log < position and position > self.services.engine.event_log.head():
+            raise self._beyond_the_log(position)
+        reached = standby.wait_for(position, MIN_POSITION_WAIT_SECONDS)
+        if reached is None:  # the standby went away: reads go to the primary now
+            self._wait_for_position(position)
+        elif not reached:
+            raise DeadlineExceeded(f"the standby's views did not reach position {position} within "
+                                   f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status` for its "
+                                   "replay lag")
+
+    @staticmethod
+    def _beyond_the_log(position: int) -> OutOfRange:
+        return OutOfRange(f"minPosition {position} is beyond the newest event in the log; use the "
+                          "X-Jobstore-Position of a write")
 
     def _wait_for_position(self, position: int) -> None:
         engine = self.services.engine
         if not engine.reached(position) and position > engine.event_log.head():
-            raise OutOfRange(f"minPosition {position} is beyond the newest event in the log; use the "
-                             "X-Jobstore-Position of a write")
+            raise self._beyond_the_log(position)
         if not engine.wait_for(position, MIN_POSITION_WAIT_SECONDS):
             raise DeadlineExceeded(f"the views did not reach position {position} within "
                                    f"{MIN_POSITION_WAIT_SECONDS:.0f} s; retry, or check `jobstore status`")

@@ -27,7 +27,7 @@ from jobstore.adapters.http.common import (
 )
 from jobstore.adapters.http.head import HeadAsGet
 from jobstore.adapters.http.middleware import RequestBookkeeping
-from jobstore.adapters.observability import Metrics, WatchCollector, readiness
+from jobstore.adapters.observability import Metrics, WatchCollector, read_server_note, readiness
 from jobstore.adapters.runtime import Services
 
 log = logging.getLogger("jobstore.http")
@@ -100,7 +100,7 @@ def create_app(services: Services, now: Callable[[], datetime] = lambda: datetim
         problem = await to_thread.run_sync(readiness, services)
         if problem:
             return error_response(Unavailable(f"not ready: {problem}"))
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", "reads": read_server_note(services)})
 
     @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=Response,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -7,14 +7,18 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.database import Cursor, Database
 from jobstore.domain.enums import JobView
 from jobstore.projections.rows import ViewRow
+
+if TYPE_CHECKING:
+    from jobstore.adapters.storage.standby import ReadRoute, StandbyPositions
 
 T = TypeVar("T")
 EventRow = tuple[int, str, int, str, bytes]  # position, stream id (canonical text), version, topic, state
@@ -24,6 +28,18 @@ VIEW_POSITION = "COALESCE(at.view_position, 0)"
 POSITION_OF_TABLE = "(SELECT MAX(position) AS view_position FROM projection_positions WHERE table_name = ?) AS at"
 EVENTS_CHANNEL = "jobstore_events"  # the event store NOTIFYs this channel in every append (PostgreSQL)
 KEYS_CHANNEL = "jobstore_keys"  # NOTIFYed when an API key is revoked (PostgreSQL)
+
+
+@dataclass(frozen=True)
+class StandbyLag:
+    """A streaming standby as its primary sees it: how far its replay trails the primary's WAL."""
+
+    name: str  # its application_name
+    address: str
+    state: str  # streaming, catchup, ...
+    sync_state: str  # async, sync, quorum, potential
+    lag_bytes: int
+    lag_seconds: float
 
 
 class ViewLocks(ABC):
@@ -51,6 +67,9 @@ class Backend(ABC):
     written and read, notifications between processes, and which process projects which view."""
 
     db: Database
+    reads: Database  # where reads of views and of the log go: the db, or hot standbys (standby.py)
+    read_route: ReadRoute | None = None  # which server answers reads, when standbys are configured
+    standby_positions: StandbyPositions | None = None
     description: str  # for people: which store this is
     events_table: str  # the event store's table of events
     position_column: str  # its global, commit-ordered position
@@ -74,8 +93,12 @@ class Backend(ABC):
     def event_rows(self, rows: list[Any]) -> list[EventRow]:
         """Rows read as (position, stream_as_text, version, topic, state), in plain Python types."""
 
+    def standby_event_store_env(self) -> dict[str, str] | None:
+        """The eventsourcing library's settings for reading the standbys, if reads go to any."""
+        return None
+
     @abstractmethod
-    def version_at(self, stream: UUID, moment: datetime) -> int | None:
+    def version_at(self, db: Database, stream: UUID, moment: datetime) -> int | None:
         """The last version of a stream recorded at or before `moment`: 0 when its first event is later, None
         when the stream has no events."""
 
@@ -151,6 +174,21 @@ class Backend(ABC):
 
     def view_locks(self, views: Sequence[JobView]) -> ViewLocks:
         return AllViews(views)
+
+    # --- replication
+
+    def standbys(self) -> list[StandbyLag]:
+        """The standbys streaming from this store's server, with their replay lag (none for an embedded store)."""
+        return []
+
+    def read_server(self, probe: bool = False) -> str:
+        """Which server answers reads now: "primary" (the only one), "standby", or "none" (no standby answers
+        and reads may not fall back). With `probe`, the standby is tried first."""
+        if self.read_route is None:
+            return "primary"
+        if probe:
+            self.read_route.check()
+        return self.read_route.server
 
     async def aclose(self) -> None:
         """Close what the event loop opened."""

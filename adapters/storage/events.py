@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from jobstore.adapters.storage.backend import Backend, EventRow
+from jobstore.adapters.storage.database import Database
 from jobstore.adapters.storage.pages import read_page
 
 UNLIMITED = 2**62  # a count that limits nothing
@@ -24,9 +25,9 @@ class PositionedEvent:
 class EventTable:
     """The library's events table (its name and columns are the backend's to say)."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, db: Database | None = None) -> None:
         self.backend = backend
-        self.db = backend.db
+        self.db = db or backend.db
         self.table, self.position = backend.events_table, backend.position_column
 
     def stream(self, stream: UUID) -> list[PositionedEvent]:
@@ -81,7 +82,7 @@ class EventTable:
     def version_at(self, stream: UUID, moment: datetime) -> int | None:
         """The last version of a stream recorded at or before `moment`: 0 when its first event is later, None
         when the stream has no events."""
-        return self.backend.version_at(stream, moment)
+        return self.backend.version_at(self.db, stream, moment)
 
     def last_version(self, stream: UUID) -> int | None:
         with self.db.transaction(write=False) as cursor:

@@ -47,6 +47,7 @@ from jobstore.domain.job import Job
 ATTEMPTS = 2
 TRANSCODER_TOPIC = "jobstore.adapters.storage.library:EventTranscoder"
 POSTGRES_FACTORY_TOPIC = "jobstore.adapters.storage.library:PostgresFactory"
+CONNECT_OPTIONS = "JOBSTORE_CONNECT_OPTIONS"  # libpq parameters beyond the library's own, as a JSON object
 
 
 class StoredJobs(Jobs):
@@ -202,3 +203,5 @@ class PostgresFactory(postgres.PostgresFactory):
         connect_arguments = self.datastore.pool.kwargs
         assert isinstance(connect_arguments, dict), "the library builds its pool with a dict of connect arguments"
         connect_arguments["cursor_factory"] = BinaryResults
+        # The URL's other libpq parameters, target_session_attrs first: with several hosts, which one to use.
+        connect_arguments.update(msgspec.json.decode(env.get(CONNECT_OPTIONS) or "{}"))

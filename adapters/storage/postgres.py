@@ -20,10 +20,19 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from jobstore.adapters.settings import Settings
-from jobstore.adapters.storage.backend import POSITION_OF_TABLE, VIEW_POSITION, Backend, EventRow, T, ViewLocks
+from jobstore.adapters.storage.backend import (
+    POSITION_OF_TABLE,
+    VIEW_POSITION,
+    Backend,
+    EventRow,
+    StandbyLag,
+    T,
+    ViewLocks,
+)
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
-from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
-from jobstore.adapters.storage.library import POSTGRES_FACTORY_TOPIC
+from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable
+from jobstore.adapters.storage.library import CONNECT_OPTIONS, POSTGRES_FACTORY_TOPIC
+from jobstore.adapters.storage.standby import ReadRoute, RoutedReads, StandbyPositions, is_unreachable
 from jobstore.domain.enums import JobView
 from jobstore.projections.rows import ViewRow
 
@@ -72,9 +81,9 @@ class PostgresDatabase:
     """Autocommit connections: a read is its statements alone (no BEGIN/COMMIT round trips); a write is one
     explicit transaction."""
 
-    def __init__(self, connect: dict[str, Any], max_size: int = 10) -> None:
+    def __init__(self, connect: dict[str, Any], max_size: int = 10, timeout: float = 2) -> None:
         # A short wait for a connection: during an outage requests fail fast (UNAVAILABLE) instead of queueing.
-        self.pool = ConnectionPool(kwargs=connect, min_size=1, max_size=max_size, open=True, timeout=2)
+        self.pool = ConnectionPool(kwargs=connect, min_size=1, max_size=max_size, open=True, timeout=timeout)
 
     @contextmanager
     def transaction(self, write: bool = True, binary: bool = False) -> Iterator[Cursor]:
@@ -87,6 +96,9 @@ class PostgresDatabase:
                     with conn.cursor(binary=binary) as cursor:
                         yield _Cursor(cursor)
         except _UNREACHABLE as e:
+            # The server may be gone for good (a failover): let the pool replace its idle connections to it now,
+            # rather than hand each of them out to fail once.
+            self.pool.check()
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
 
     def close(self) -> None:
@@ -163,19 +175,38 @@ class PostgresBackend(Backend):
         self.settings = settings
         self.schema = settings.database_schema
         self.conninfo = settings.postgres()
-        self._connect = {**self.conninfo, "options": f"-c search_path={self.schema}", "autocommit": True,
-                         "connect_timeout": 2}
+        self._connect = self._connect_arguments(self.conninfo)
         self.db = PostgresDatabase(self._connect)
+        self.reads = self.db
         self.description = "PostgreSQL"
-        self._async_pool: AsyncConnectionPool | None = None
+        self._async_pools: dict[str, AsyncConnectionPool] = {}
+        if settings.read_database_url:
+            self.read_conninfo = settings.postgres(settings.read_database_url)
+            self._read_connect = self._connect_arguments(self.read_conninfo)
+            standby = PostgresDatabase(self._read_connect, timeout=1)
+            self.read_route = ReadRoute(standby, self.db, self._probe_standby, settings.read_fallback,
+                                        _hosts(self.read_conninfo))
+            self.reads = RoutedReads(self.read_route)
+            self.standby_positions = StandbyPositions(self.read_route, self.position_column, self.events_table)
+
+    def _connect_arguments(self, conninfo: dict[str, str]) -> dict[str, Any]:
+        return {**conninfo, "options": f"-c search_path={self.schema}", "autocommit": True, "connect_timeout": 2}
+
+    def _probe_standby(self) -> None:
+        with psycopg.connect(**{**self._read_connect, "connect_timeout": 1}) as conn:
+            conn.execute("SELECT 1")
+        assert isinstance(self.reads, RoutedReads)
+        self.reads.route.standby.pool.check()  # type: ignore[attr-defined]
 
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         """A connection of its own (for locks and notifications), outside the pools."""
         return psycopg.connect(**self.conninfo, autocommit=True)  # type: ignore[arg-type]
 
-    def event_store_env(self) -> dict[str, str]:
-        pg = self.conninfo
+    def event_store_env(self, conninfo: dict[str, str] | None = None) -> dict[str, str]:
+        pg = conninfo or self.conninfo
+        extra = {key: value for key, value in pg.items() if key not in ("dbname", "host", "port", "user", "password")}
         return {
+            CONNECT_OPTIONS: msgspec.json.encode(extra).decode(),
             "PERSISTENCE_MODULE": POSTGRES_FACTORY_TOPIC,
             "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
             "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"],
@@ -185,8 +216,11 @@ class PostgresBackend(Backend):
             "POSTGRES_CONNECT_TIMEOUT": "1",
             # The library's insert function skips the table lock that keeps insert order equal to commit order;
             # a tailing reader could then skip events. Never let the process environment turn it on.
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n", "CREATE_TABLE": "y",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n", "CREATE_TABLE": "y" if conninfo is None else "n",
         }
+
+    def standby_event_store_env(self) -> dict[str, str] | None:
+        return self.event_store_env(self.read_conninfo) if self.read_route else None
 
     def stream_key(self, stream: UUID) -> object:
         return stream
@@ -194,11 +228,11 @@ class PostgresBackend(Backend):
     def event_rows(self, rows: list[Any]) -> list[EventRow]:
         return rows  # already (int, str, int, str, bytes): binary results, the stream cast to text in SQL
 
-    def version_at(self, stream: UUID, moment: datetime) -> int | None:
+    def version_at(self, db: Database, stream: UUID, moment: datetime) -> int | None:
         """A binary search over the stream's versions in one query, so that a request pays one round trip
         instead of one per step."""
         table, at = self.events_table, self.recorded_at
-        with self.db.transaction(write=False) as cursor:
+        with db.transaction(write=False) as cursor:
             cursor.execute(
                 f"WITH RECURSIVE search(low, high) AS ("
                 f" SELECT 0::bigint, MAX(originator_version)::bigint FROM {table} WHERE originator_id = ?"
@@ -269,19 +303,47 @@ class PostgresBackend(Backend):
         return await to_thread.run_sync(read)
 
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
-        """Without a thread hop: the event loop's own pool, opened on first use inside the loop."""
-        if self._async_pool is None:
-            self._async_pool = AsyncConnectionPool(kwargs=self._connect, min_size=1, max_size=10, open=False,
-                                                   timeout=2)
-            await self._async_pool.open()
+        """Without a thread hop: the event loop's own pool (one per server), opened on first use inside the loop.
+        On the standby while it answers (see standby.py)."""
+        query = (f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
+                 f"LEFT JOIN {table} AS v ON v.job_id = ANY(?)").replace("?", "%s").encode()
+        route = self.read_route
+        if route is not None and route.on_standby:
+            try:
+                rows = await self._rows_on("standby", self._read_connect, query, table, job_ids)
+            except Exception as error:
+                if not is_unreachable(error):
+                    raise
+                route.standby_failed(error)
+                if not route.fallback:
+                    raise route.unavailable(error) from error
+            else:
+                route.count("standby")
+                return rows
+        elif route is not None and not route.fallback:
+            raise route.unavailable(RuntimeError("it does not answer"))
         try:
-            async with self._async_pool.connection() as conn:
-                cursor = await conn.execute(f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
-                                            f"LEFT JOIN {table} AS v ON v.job_id = ANY(?)".replace("?", "%s").encode(),
-                                            (table, list(job_ids)))
-                return await cursor.fetchall()
+            rows = await self._rows_on("primary", self._connect, query, table, job_ids)
         except _UNREACHABLE as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
+        if route is not None:
+            route.count("primary")
+        return rows
+
+    async def _rows_on(self, server: str, connect: dict[str, Any], query: bytes, table: str,
+                       job_ids: Sequence[str]) -> list[Any]:
+        pool = self._async_pools.get(server)
+        if pool is None:
+            pool = self._async_pools[server] = AsyncConnectionPool(kwargs=connect, min_size=1, max_size=10,
+                                                                   open=False, timeout=2 if server == "primary" else 1)
+            await pool.open()
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(query, (table, list(job_ids)))
+                return await cursor.fetchall()
+        except _UNREACHABLE:
+            await pool.check()
+            raise
 
     def notify(self, cursor: Cursor, channel: str) -> None:
         cursor.execute(f'NOTIFY "{channel}"')
@@ -308,6 +370,27 @@ class PostgresBackend(Backend):
     def view_locks(self, views: Sequence[JobView]) -> ViewLocks:
         return AdvisoryViewLocks(self, views)
 
+    def standbys(self) -> list[StandbyLag]:
+        """From pg_stat_replication on the primary; a role without pg_monitor sees no LSNs (lag 0)."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT application_name, COALESCE(host(client_addr), 'local'), state, sync_state, "
+                           "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, "
+                           "COALESCE(EXTRACT(EPOCH FROM replay_lag), 0)::float8 FROM pg_stat_replication "
+                           "ORDER BY application_name")
+            return [StandbyLag(str(name), str(address), str(state), str(sync), int(lag_bytes), float(lag_seconds))
+                    for name, address, state, sync, lag_bytes, lag_seconds in cursor.fetchall()]
+
     async def aclose(self) -> None:
-        if self._async_pool is not None:
-            await self._async_pool.close()
+        for pool in self._async_pools.values():
+            await pool.close()
+
+    def close(self) -> None:
+        super().close()
+        if self.reads is not self.db:
+            self.reads.close()
+
+
+def _hosts(conninfo: dict[str, str]) -> str:
+    """The servers a connection may reach, for people: host:port, ..."""
+    hosts, ports = conninfo["host"].split(","), conninfo["port"].split(",")
+    return ", ".join(f"{host}:{ports[min(i, len(ports) - 1)]}" for i, host in enumerate(hosts))

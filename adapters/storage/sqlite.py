@@ -15,7 +15,7 @@ import msgspec
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.backend import POSITION_OF_TABLE, VIEW_POSITION, Backend, EventRow, T
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
-from jobstore.adapters.storage.database import Cursor, DatabaseUnavailable
+from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable
 from jobstore.projections.rows import ViewRow
 
 _encode = msgspec.json.Encoder().encode  # writes the parts of documents still encoded (msgspec.Raw) as they are
@@ -102,6 +102,7 @@ class SQLiteBackend(Backend):
         settings.home.mkdir(parents=True, exist_ok=True)
         self.path = settings.sqlite_path
         self.db: SQLiteDatabase = SQLiteDatabase(self.path)
+        self.reads = self.db
         self.description = f"SQLite at {self.path}"
 
     def event_store_env(self) -> dict[str, str]:
@@ -114,9 +115,9 @@ class SQLiteBackend(Backend):
     def event_rows(self, rows: list[Any]) -> list[EventRow]:
         return [(int(p), str(UUID(str(o))), int(v), t, bytes(s)) for p, o, v, t, s in rows]
 
-    def version_at(self, stream: UUID, moment: datetime) -> int | None:
+    def version_at(self, db: Database, stream: UUID, moment: datetime) -> int | None:
         """A binary search over the stream's versions, one local read per step."""
-        with self.db.transaction(write=False) as cursor:
+        with db.transaction(write=False) as cursor:
             cursor.execute(f"SELECT MAX(originator_version) FROM {self.events_table} WHERE originator_id = ?",
                            (stream.hex,))
             last = cursor.fetchone()[0]

@@ -183,7 +183,7 @@ class SqlViewStore:
 
     def get(self, view: JobView, job_id: str) -> ViewRow | None:
         def read(table: str) -> ViewRow | None:
-            with self.db.transaction(write=False) as cursor:
+            with self.backend.reads.transaction(write=False) as cursor:
                 cursor.execute(f"SELECT {_SELECT} FROM {table} WHERE job_id = ?", (job_id,))
                 record = cursor.fetchone()
             return None if record is None else _row(record)
@@ -238,7 +238,7 @@ class SqlViewStore:
         condition = " AND ".join(where) or "TRUE"
 
         def read(table: str) -> ViewPage:
-            with self.db.transaction(write=False) as cursor:
+            with self.backend.reads.transaction(write=False) as cursor:
                 records, more, position = read_view_page(cursor, self.backend, _COLUMNS, 1, table, condition,
                                                          params, "creation_time DESC, job_id DESC", limit, max_bytes)
             return ViewPage([_row(record) for record in records], more, position)
