@@ -110,6 +110,13 @@ class Audit:
         events = [RecordedEvent(p.position, self._decode(p.stored)) for p in page]
         return events, events[-1].position if events else after, more
 
+    def event_at(self, position: int) -> Job.Event:
+        """The event at `position` in the log, read from the primary."""
+        stored = self.events.at(position)
+        if stored is None:
+            raise OutOfRange(f"no event at position {position}")
+        return self._decode(stored)
+
     # --- time travel (rebuilt from the log, never from the views)
 
     def at_version(self, job_id: str, version: int) -> tuple[JobDocument, datetime]:

@@ -23,7 +23,9 @@ from anyio import to_thread
 from jobstore.adapters.core.access import Permission, Principal, authorize
 from jobstore.adapters.errors import ReplayedError, code_of, message_of
 from jobstore.adapters.runtime import Services
-from jobstore.adapters.storage.idempotency import ShownJob, Stored
+from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.adapters.storage.idempotency import Applied, ShownJob, Stored
+from jobstore.adapters.storage.library import APPENDING_FOR
 from jobstore.domain.application import Outcome
 from jobstore.domain.document import JobDocument
 from jobstore.domain.enums import JobView
@@ -148,7 +150,7 @@ class Commands:
 
         if idempotency_key is None:
             return await perform()
-        return await self._once(caller, idempotency_key, _fingerprint(operation, body), perform)
+        return await self._once(caller, idempotency_key, _fingerprint(operation, body), perform, shows_job)
 
     async def _timed(self, name: str, run: Callable[[], Outcome]) -> Outcome:
         started = time.perf_counter()
@@ -161,13 +163,17 @@ class Commands:
             self.timed(name, time.perf_counter() - started, appended)
 
     async def _once(self, caller: Caller, key: str, fingerprint: str,
-                    perform: Callable[[], Awaitable[Written]]) -> Written:
+                    perform: Callable[[], Awaitable[Written]], shows_job: bool) -> Written:
         """Run a write once per idempotency key (per API key): a retry with the same request gets the first
-        answer back, error or not; the same key with another request is ALREADY_EXISTS."""
+        answer back, error or not; the same key with another request is ALREADY_EXISTS. A retry of a request
+        whose write committed without an answer (the database failed over, or the server stopped) gets the
+        answer that write would have had."""
         if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidArgument(IDEMPOTENCY_KEY, f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
         store, scope = self.services.idempotency, caller.principal.name
         stored = await to_thread.run_sync(store.claim, scope, key, fingerprint)
+        if isinstance(stored, Applied):
+            return await self._answer_applied(scope, key, stored, shows_job, replayed=True)
         if stored is not None:
             if stored.code:
                 raise ReplayedError(stored.code, json.loads(stored.body)["message"])
@@ -176,17 +182,46 @@ class Commands:
             shown = stored.shown
             document = await to_thread.run_sync(self._document_at, shown.job_id, shown.version)
             return Written(_showing(document, shown.at), stored.position, replayed=True)
+        claimed = APPENDING_FOR.set((scope, key))
         try:
             written = await perform()
         except Exception as error:
+            applied = await to_thread.run_sync(self._applied, scope, key)
+            if applied is not None:  # it failed after its event committed (a lost connection): it is done
+                return await self._answer_applied(scope, key, applied, shows_job, replayed=False)
             if code_of(error) in PASSING:  # passing trouble: a retry runs the request again
                 await to_thread.run_sync(store.release, scope, key)
                 raise
             failed = Stored(code_of(error), orjson.dumps(error_body(error)).decode(), None)
             await to_thread.run_sync(store.complete, scope, key, failed)
             raise
+        finally:
+            APPENDING_FOR.reset(claimed)
         kept = Stored(0, "" if written.shown else written.answer.decode(), written.position, written.shown)
         await to_thread.run_sync(store.complete, scope, key, kept)
+        return written
+
+    def _applied(self, scope: str, key: str) -> Applied | None:
+        try:
+            return self.services.idempotency.applied(scope, key)
+        except DatabaseUnavailable:
+            return None
+
+    async def _answer_applied(self, scope: str, key: str, applied: Applied, shows_job: bool,
+                              replayed: bool) -> Written:
+        """The answer of a write whose event committed at `applied.position`, stored as its first answer."""
+        self.services.note_written(applied.position)
+        if shows_job:
+            event = await to_thread.run_sync(self.services.audit.event_at, applied.position)
+            moment = self.now()
+            version = event.originator_version
+            document = await to_thread.run_sync(self._document_at, event.job_id, version)
+            written = Written(_showing(document, moment), applied.position, replayed=replayed,
+                              shown=ShownJob(event.job_id, version, moment))
+        else:
+            written = Written(b"{}", applied.position, replayed=replayed)
+        kept = Stored(0, "" if written.shown else written.answer.decode(), written.position, written.shown)
+        await to_thread.run_sync(self.services.idempotency.complete, scope, key, kept)
         return written
 
     def _document_at(self, job_id: str, version: int) -> JobDocument:

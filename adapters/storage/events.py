@@ -65,6 +65,14 @@ class EventTable:
             row = cursor.fetchone()
         return None if row is None else StoredEvent(stream, version, row[0], bytes(row[1]))
 
+    def at(self, position: int) -> StoredEvent | None:
+        """The event at global position `position`."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT {self.backend.stream_as_text}, originator_version, topic, state FROM {self.table} "
+                           f"WHERE {self.position} = ?", (position,))
+            row = cursor.fetchone()
+        return None if row is None else StoredEvent(UUID(str(row[0])), int(row[1]), row[2], bytes(row[3]))
+
     def after(self, position: int, limit: int) -> list[EventRow]:
         """Up to `limit` events after `position`, in log order."""
         with self.db.transaction(write=False, binary=True) as cursor:

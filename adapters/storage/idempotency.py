@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobstore.adapters.errors import ResourceExhausted
-from jobstore.adapters.storage.database import Cursor, Database
+from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable
 from jobstore.domain.document import format_time, parse_time
 from jobstore.domain.errors import AlreadyExists, ConcurrentUpdateConflict
 
 KEEP = timedelta(hours=48)
 RECOUNT_SECONDS = 60.0
 ABANDONED = timedelta(seconds=30)  # a claim this old whose request never finished may be taken over
+ANSWERING = timedelta(seconds=1)  # a request whose event committed answers within this, or never will
 WAIT_SECONDS = 10.0
 
 
@@ -44,6 +45,14 @@ class Stored:
     shown: ShownJob | None = None
 
 
+@dataclass(frozen=True)
+class Applied:
+    """A claimed request whose write committed (its event is at `position`) but whose answer was never stored:
+    the request ran in a process that lost its database (a failover) or stopped before it could answer."""
+
+    position: int
+
+
 def _stored(status: int, body: str, extra: str) -> Stored:
     """A stored answer. Rows written before the core answered for every transport hold the HTTP status (200 or
     more, where codes are 0 to 16) and the position as the header {"x-jobstore-position": "N"}."""
@@ -62,13 +71,16 @@ class IdempotencyStore:
         self.db = db
         self.records_per_key = records_per_key
         self._counted: dict[str, tuple[int, float]] = {}  # per API key: records (as last counted, plus claims)
+        self._unreleased: set[tuple[str, str]] = set()  # claims a lost database kept us from releasing
 
-    def claim(self, scope: str, key: str, fingerprint: str) -> Stored | None:
-        """None when this request is the first with `key` (run it, then `complete`); else the stored response.
+    def claim(self, scope: str, key: str, fingerprint: str) -> Stored | Applied | None:
+        """None when this request is the first with `key` (run it, then `complete`); else the stored response,
+        or, for a request whose write committed but which never answered, where its event is.
 
         Waits while another request with the same key is still running.
         """
         deadline = time.monotonic() + WAIT_SECONDS
+        self._release_what_was_left()
         while True:
             now = datetime.now(UTC)
             with self.db.transaction() as cursor:
@@ -85,17 +97,19 @@ class IdempotencyStore:
                 if cursor.rowcount == 1:
                     self._note_claimed(scope)
                     return None
-                cursor.execute("SELECT fingerprint, status, body, headers, created_at FROM idempotency_keys "
-                               "WHERE scope = ? AND idempotency_key = ?", (scope, key))
+                cursor.execute("SELECT fingerprint, status, body, headers, created_at, applied_position FROM "
+                               "idempotency_keys WHERE scope = ? AND idempotency_key = ?", (scope, key))
                 row = cursor.fetchone()
                 if row is None:
                     continue
-                stored_fingerprint, status, body, headers, created_at = row
+                stored_fingerprint, status, body, headers, created_at, applied = row
                 if stored_fingerprint != fingerprint:
                     raise AlreadyExists(f"Idempotency-Key {key!r} was used before with a different request; "
                                         "use a new key for a new request")
                 if status is not None:
                     return _stored(int(status), str(body), str(headers or ""))
+                if applied is not None and created_at < format_time(now - ANSWERING):
+                    return Applied(int(applied))
                 if created_at < format_time(now - ABANDONED):
                     cursor.execute("UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND "
                                    "idempotency_key = ? AND status IS NULL", (format_time(now), scope, key))
@@ -123,16 +137,37 @@ class IdempotencyStore:
         counted, since = self._counted[scope]
         self._counted[scope] = (counted + 1, since)
 
+    def applied(self, scope: str, key: str) -> Applied | None:
+        """Where a claimed request's event is, if its write committed (known on PostgreSQL, which notes it in
+        the append's transaction), while no answer is stored."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT applied_position FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? "
+                           "AND status IS NULL", (scope, key))
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else Applied(int(row[0]))
+
     def complete(self, scope: str, key: str, answer: Stored) -> None:
+        """Store a claimed request's first answer (a request that answered the same key first keeps its own)."""
         extra: dict[str, Any] = {} if answer.position is None else {"position": answer.position}
         if answer.shown is not None:
             extra["shown"] = [answer.shown.job_id, answer.shown.version, format_time(answer.shown.at)]
         with self.db.transaction() as cursor:
             cursor.execute("UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE scope = ? AND "
-                           "idempotency_key = ?", (answer.code, answer.body, json.dumps(extra), scope, key))
+                           "idempotency_key = ? AND status IS NULL",
+                           (answer.code, answer.body, json.dumps(extra), scope, key))
 
     def release(self, scope: str, key: str) -> None:
-        """Forget a claim whose request failed for a passing reason, so that a retry runs it again."""
-        with self.db.transaction() as cursor:
-            cursor.execute("DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND status IS NULL",
-                           (scope, key))
+        """Forget a claim whose request failed for a passing reason and wrote nothing, so that a retry runs it
+        again. If the database is away, the claim is released when it is back (at this process's next claim)."""
+        try:
+            with self.db.transaction() as cursor:
+                cursor.execute("DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND "
+                               "status IS NULL AND applied_position IS NULL", (scope, key))
+        except DatabaseUnavailable:
+            self._unreleased.add((scope, key))
+            raise
+        self._unreleased.discard((scope, key))
+
+    def _release_what_was_left(self) -> None:
+        for scope, key in list(self._unreleased):
+            self.release(scope, key)

@@ -68,6 +68,10 @@ def create_schema(backend: Backend) -> None:
     with backend.ddl() as cursor:
         for statement in (*TABLES, *tree_tables(backend), *backend.append_only):
             cursor.execute(statement)
+        if "applied_position" not in backend.table_columns(cursor, "idempotency_keys"):
+            # The position of a claimed request's event, written in the append's own transaction (PostgreSQL):
+            # a retry after a failover tells an applied write from one that never committed.
+            cursor.execute("ALTER TABLE idempotency_keys ADD COLUMN applied_position BIGINT")
         for view, table in DEFAULT_TABLES.items():
             cursor.execute("INSERT INTO view_tables (view_name, table_name) VALUES (?, ?)"
                            " ON CONFLICT (view_name) DO NOTHING", (view.value, table))
