@@ -6,7 +6,7 @@ from typing import TypeVar
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.adapters.storage.database import DatabaseUnavailable, NoStandbyAnswers
 from jobstore.domain.errors import (
     AlreadyExists,
     ConcurrentUpdateConflict,
@@ -121,6 +121,8 @@ def code_of(error: Exception) -> int:
 def message_of(error: Exception) -> str:
     if isinstance(error, JobStoreError):
         return error.message
+    if isinstance(error, NoStandbyAnswers):
+        return str(error)
     if isinstance(error, DatabaseUnavailable | StoreOperationalError | StoreInterfaceError):
         return "the database is unavailable right now; retry shortly"
     return "internal error"

@@ -10,6 +10,10 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or refused the work for a reason outside the request."""
 
 
+class NoStandbyAnswers(DatabaseUnavailable):
+    """Reads must come from a standby (JOBSTORE_READ_FALLBACK=none) and none answers: the message is for clients."""
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

@@ -203,6 +203,8 @@ class EventRecorder(PostgresApplicationRecorder):
             finally:
                 pool.putconn(conn)
         except psycopg.Error as error:
+            if isinstance(error, psycopg.OperationalError):
+                pool.check()  # the server may be gone for good (a failover): replace the idle connections to it
             raise _library_error(error) from error
         return [int(result.get_value(row, 0) or b"") for row in range(result.ntuples)]
     select_events = _bounded(PostgresApplicationRecorder.select_events)

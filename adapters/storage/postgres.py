@@ -180,6 +180,7 @@ class PostgresBackend(Backend):
         self.reads = self.db
         self.description = "PostgreSQL"
         self._async_pools: dict[str, AsyncConnectionPool] = {}
+        self._standby_returns = 0
         if settings.read_database_url:
             self.read_conninfo = settings.postgres(settings.read_database_url)
             self._read_connect = self._connect_arguments(self.read_conninfo)
@@ -337,6 +338,9 @@ class PostgresBackend(Backend):
             pool = self._async_pools[server] = AsyncConnectionPool(kwargs=connect, min_size=1, max_size=10,
                                                                    open=False, timeout=2 if server == "primary" else 1)
             await pool.open()
+        if server == "standby" and self.read_route is not None and self._standby_returns != self.read_route.returns:
+            self._standby_returns = self.read_route.returns
+            await pool.check()  # its connections died with the standby's last stop
         try:
             async with pool.connection() as conn:
                 cursor = await conn.execute(query, (table, list(job_ids)))

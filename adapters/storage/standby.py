@@ -21,7 +21,7 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
 
-from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable
+from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable, NoStandbyAnswers
 
 log = logging.getLogger("jobstore.standby")
 T = TypeVar("T")
@@ -58,6 +58,7 @@ class ReadRoute:
         self._prober: threading.Thread | None = None
         self._closed = threading.Event()
         self.answered = {"standby": 0, "primary": 0}  # read statements answered, by server
+        self.returns = 0  # how many times the standby came back (pools opened elsewhere check theirs then)
 
     @property
     def on_standby(self) -> bool:
@@ -96,9 +97,10 @@ class ReadRoute:
         except Exception as error:  # noqa: BLE001 - any failure means it does not answer
             self.standby_failed(error)
 
-    def unavailable(self, error: BaseException) -> DatabaseUnavailable:
-        return DatabaseUnavailable(f"no standby answers reads ({self.describe}: {error}) and "
-                                   "JOBSTORE_READ_FALLBACK=none keeps them off the primary")
+    def unavailable(self, error: BaseException) -> NoStandbyAnswers:
+        log.debug("a read refused: the standby %s does not answer (%s)", self.describe, error)
+        return NoStandbyAnswers("no standby answers reads, and this server keeps them off the primary "
+                                "(JOBSTORE_READ_FALLBACK=none); retry shortly")
 
     def _probe_until_back(self) -> None:
         while not self._closed.wait(PROBE_SECONDS):
@@ -109,6 +111,7 @@ class ReadRoute:
                 continue
             with self._lock:
                 self._up = True
+                self.returns += 1
             log.warning("the standby %s answers again; reads go to it", self.describe)
             return
 
