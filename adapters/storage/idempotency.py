@@ -6,8 +6,10 @@ that shows a job, which version of the job it showed and when (the job is rebuil
 replay), so that a record stays small whatever the job's size. Records written before kept the whole body."""
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from jobstore.domain.errors import AlreadyExists, ConcurrentUpdateConflict
 KEEP = timedelta(hours=48)
 RECOUNT_SECONDS = 60.0
 ABANDONED = timedelta(seconds=30)  # a claim this old whose request never finished may be taken over
+RELEASE_RETRY_SECONDS = 0.5
 ANSWERING = timedelta(seconds=1)  # a request whose event committed answers within this, or never will
 WAIT_SECONDS = 10.0
 
@@ -72,6 +75,8 @@ class IdempotencyStore:
         self.records_per_key = records_per_key
         self._counted: dict[str, tuple[int, float]] = {}  # per API key: records (as last counted, plus claims)
         self._unreleased: set[tuple[str, str]] = set()  # claims a lost database kept us from releasing
+        self._releasing = threading.Lock()
+        self._releaser: threading.Thread | None = None
 
     def claim(self, scope: str, key: str, fingerprint: str) -> Stored | Applied | None:
         """None when this request is the first with `key` (run it, then `complete`); else the stored response,
@@ -164,10 +169,23 @@ class IdempotencyStore:
                 cursor.execute("DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND "
                                "status IS NULL AND applied_position IS NULL", (scope, key))
         except DatabaseUnavailable:
-            self._unreleased.add((scope, key))
+            with self._releasing:
+                self._unreleased.add((scope, key))
+                if self._releaser is None or not self._releaser.is_alive():
+                    self._releaser = threading.Thread(target=self._release_when_back, daemon=True,
+                                                      name="jobstore-idempotency-release")
+                    self._releaser.start()
             raise
         self._unreleased.discard((scope, key))
 
     def _release_what_was_left(self) -> None:
         for scope, key in list(self._unreleased):
             self.release(scope, key)
+
+    def _release_when_back(self) -> None:
+        """Release the claims a lost database kept, as soon as it is back (a retry may come to another process,
+        which would otherwise wait for the claim to be abandoned)."""
+        while self._unreleased:
+            time.sleep(RELEASE_RETRY_SECONDS)
+            with contextlib.suppress(DatabaseUnavailable):
+                self._release_what_was_left()
