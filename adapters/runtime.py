@@ -124,7 +124,7 @@ def _standby_jobs(backend: Backend, clock: Clock) -> Jobs | None:
     env = backend.standby_event_store_env()
     if env is None:
         return None
-    return StoredJobs(env={**env, "AGGREGATE_CACHE_MAXSIZE": "0", "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)
+    return StoredJobs(env={**env, "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)  # no aggregate cache: reads only
 
 
 def open_services(settings: Settings, clock: Clock = utc_now) -> Services:

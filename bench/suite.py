@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import catchup, http_reads, http_writes, lag, log_tree, scale, soak, time_travel, watch, writes
+from bench import catchup, http_reads, http_writes, lag, log_tree, scale, soak, standby, time_travel, watch, writes
 from bench.harness import Figure, store, table
 from jobstore.adapters.runtime import tune_interpreter
 from jobstore.adapters.settings import Settings
@@ -20,10 +20,12 @@ from jobstore.adapters.settings import Settings
 SIZES = {
     "full": {"jobs": 600, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
              "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000,
-             "soak": (8, 4, 50, 30.0), "watchers": 1000, "watch_seconds": 5.0, "tree_log_events": 1_000_000},
+             "soak": (8, 4, 50, 30.0), "watchers": 1000, "watch_seconds": 5.0, "tree_log_events": 1_000_000,
+             "standby": (5, 4, 1000, 3)},
     "smoke": {"jobs": 5, "log_events": 500, "runner_seconds": 1, "http_seconds": 1, "lag_writes": 10,
               "scale_small": 100, "scale_large": 300, "requests": 10, "long_job_events": 120,
-              "soak": (2, 2, 5, 2.0), "watchers": 20, "watch_seconds": 0.5, "tree_log_events": 600},
+              "soak": (2, 2, 5, 2.0), "watchers": 20, "watch_seconds": 0.5, "tree_log_events": 600,
+              "standby": (1, 1, 10, 1)},
 }
 
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check that every part runs")
     parser.add_argument("--only", action="append", help="run only these parts (writes, http-writes, catchup, "
                                                         "reads, reads-sqlite, lag, scale, time-travel, watch, "
-                                                        "log-tree, soak)")
+                                                        "log-tree, standby, soak)")
     args = parser.parse_args(argv)
     tune_interpreter()  # as jobstore's own processes do (adapters/cli.py)
     size = SIZES["smoke" if args.smoke else "full"]
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "time-travel": lambda s: time_travel.run(s, size["long_job_events"], size["requests"]),
         "watch": lambda s: watch.run(s, int(size["watchers"]), float(size["watch_seconds"])),  # type: ignore[arg-type]
         "log-tree": lambda s: log_tree.run(s, size["jobs"], size["tree_log_events"], size["requests"]),
+        "standby": lambda s: standby.run(s, *size["standby"]),  # type: ignore[misc]
         "soak": lambda s: soak.run(s, *size["soak"]),  # type: ignore[misc]
     }
     figures: list[Figure] = []

@@ -72,3 +72,26 @@ def test_the_log_settings_are_read_and_checked() -> None:
     for name, wrong in [("JOBSTORE_LOG_NAME", "a+b"), ("JOBSTORE_LOG_NAME", "a b"), ("JOBSTORE_LOG_TREE", "no")]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_environment({name: wrong})
+
+
+def test_several_servers_and_libpq_parameters_are_kept_as_libpq_takes_them() -> None:
+    assert parts("postgresql://jobs:pw@db1:5432,db2:5433/jobstore?target_session_attrs=read-write&sslmode=require") \
+        == {"host": "db1,db2", "port": "5432,5433", "user": "jobs", "password": "pw", "dbname": "jobstore",
+            "target_session_attrs": "read-write", "sslmode": "require"}
+    assert parts("postgresql://jobs@db1,db2/jobstore")["port"] == "5432,5432"  # the default port for each
+
+
+def test_reads_from_standbys_need_a_primary_and_say_where_they_fall_back() -> None:
+    chosen = Settings.from_environment({"JOBSTORE_DATABASE_URL": "postgresql://u@db1/jobs",
+                                        "JOBSTORE_READ_DATABASE_URL": "postgresql://u@db2,db3/jobs",
+                                        "JOBSTORE_READ_FALLBACK": "none"})
+    assert (chosen.read_database_url, chosen.read_fallback) == ("postgresql://u@db2,db3/jobs", False)
+    assert chosen.postgres(chosen.read_database_url)["host"] == "db2,db3"
+    assert Settings.from_environment({}).read_fallback is True
+    with pytest.raises(SettingsError, match="set JOBSTORE_DATABASE_URL to the primary too"):
+        Settings.from_environment({"JOBSTORE_READ_DATABASE_URL": "postgresql://u@db2/jobs"})
+    with pytest.raises(SettingsError, match="JOBSTORE_READ_FALLBACK='standby' must be primary"):
+        Settings.from_environment({"JOBSTORE_READ_FALLBACK": "standby"})
+    with pytest.raises(SettingsError, match="JOBSTORE_READ_DATABASE_URL must look like"):
+        Settings.from_environment({"JOBSTORE_DATABASE_URL": "postgresql://u@db1/jobs",
+                                   "JOBSTORE_READ_DATABASE_URL": "postgresql://u@db2/"})

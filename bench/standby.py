@@ -1,0 +1,148 @@
+"""Reads from a hot standby (issue 16), on the bench's primary and its streaming standby (tests/postgres.sh):
+
+- GetJob FULL over HTTP at 16 clients (wrk) from a server reading the standby, against the same server reading
+  the primary, alternating rounds, medians;
+- the lag from a write acknowledged (by a server on the primary) to the job visible in GetJob at a second server
+  that reads the standby, at half the maximum write rate: projection, replication and replay together;
+- with asynchronous replication, on a cluster of the part's own, the acknowledged writes a failover loses: a
+  writer at full speed, the primary killed, the standby promoted, the acknowledged jobs missing counted.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.error
+from http.client import HTTPException
+from pathlib import Path
+
+from bench.harness import Figure, percentile, serving
+from bench.http_reads import wrk
+from bench.lag import Client, max_write_rate
+from bench.writes import BY, lifecycle
+from jobstore.adapters.runtime import open_services
+from jobstore.adapters.settings import Settings
+from tests.e2e.private_postgres import PrivateCluster
+from tests.e2e.server import Server
+
+
+def standby_url() -> str:
+    url = os.environ.get("JOBSTORE_TEST_STANDBY_URL")
+    assert url, "the standby part needs JOBSTORE_TEST_STANDBY_URL (bench/run starts a standby)"
+    return url
+
+
+def run(settings: Settings, seconds: int, rounds: int, lag_writes: int, failover_rounds: int) -> list[Figure]:
+    services = open_services(settings)
+    try:
+        for request in lifecycle("read-me"):
+            services.jobs.upsert(request, BY)
+        services.engine.catch_up()
+    finally:
+        services.close()
+    reads_standby = {"JOBSTORE_READ_DATABASE_URL": standby_url()}
+    with serving(settings) as (primary, key), \
+            serving(settings, serve_args=("--no-projections",), extra_env=reads_standby) as (standby, _):
+        path = "/v1/jobs/read-me?view=JOB_VIEW_FULL"
+        wrk(f"{standby.base}{path}", key, 2)  # warm up
+        wrk(f"{primary.base}{path}", key, 2)
+        on_primary, on_standby = [], []
+        for _ in range(rounds):
+            on_primary.append(wrk(f"{primary.base}{path}", key, seconds))
+            on_standby.append(wrk(f"{standby.base}{path}", key, seconds))
+        lags, rate = write_to_visible(primary, standby, key, lag_writes)
+    from_primary, from_standby = statistics.median(on_primary), statistics.median(on_standby)
+    lost, window = async_failover_loss(failover_rounds)
+    ms = 1000.0
+    return [
+        Figure(f"GetJob FULL over HTTP, 16 clients, reads on the primary, median of {rounds}", from_primary, "/s"),
+        Figure("the same, reads on the hot standby", from_standby, "/s", from_primary, ">= 0.9x",
+               from_standby / from_primary >= 0.9),
+        Figure(f"lag from write acknowledged to visible at a server reading the standby, {rate:,.0f} writes/s "
+               "(half the max), p50", percentile(lags, 0.5) * ms, "ms"),
+        Figure("the same, p99", percentile(lags, 0.99) * ms, "ms", None, "p99 < 100 ms",
+               percentile(lags, 0.99) * ms < 100),
+        Figure(f"asynchronous replication: acknowledged writes lost by a failover under full write load, "
+               f"mean of {failover_rounds}", statistics.mean(lost), "writes"),
+        Figure("the same: the longest span of lost acknowledgements before the kill", window * ms, "ms"),
+    ]
+
+
+def write_to_visible(writer: Server, reader: Server, key: str, writes: int) -> tuple[list[float], float]:
+    """Seconds from a write acknowledged by `writer` to the job visible in GetJob at `reader`."""
+    write, read = Client(writer.port, key), Client(reader.port, key)
+    rate = max_write_rate(write, 3.0, "standby-max")
+    interval = 2.0 / rate
+    lags = []
+    for n in range(writes):
+        due = time.perf_counter() + interval
+        job_id = f"standby-lag-{n}"
+        status, _, body = write.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id,
+                                                                         "jobType": "JOB_TYPE_IMAGE_BUILDER"}})
+        acknowledged = time.perf_counter()
+        assert status == 200, body
+        while read.call("GET", f"/v1/jobs/{job_id}")[0] != 200:
+            if time.perf_counter() - acknowledged > 10:
+                raise RuntimeError(f"{job_id} not visible on the standby after 10 s")
+        lags.append(time.perf_counter() - acknowledged)
+        time.sleep(max(0.0, due - time.perf_counter()))
+    return lags, rate / 2
+
+
+def async_failover_loss(rounds: int) -> tuple[list[int], float]:
+    """Per round, how many acknowledged creations the promoted standby lacks; and the longest time between the
+    first of them and the kill."""
+    lost, window = [], 0.0
+    for _ in range(rounds):
+        cluster = PrivateCluster().create(synchronous=False)
+        try:
+            with tempfile.TemporaryDirectory(prefix="jobstore-bench-failover-") as home:
+                server = Server(Path(home), cluster.url).start()
+                try:
+                    key = server.key("admin")
+                    acknowledged: list[tuple[str, float]] = []
+                    stop = threading.Event()
+                    writer = threading.Thread(target=_write_until, args=(server, key, stop, acknowledged))
+                    writer.start()
+                    time.sleep(1.5)
+                    killed = time.monotonic()
+                    cluster.kill_primary()
+                    stop.set()
+                    writer.join(30)
+                    cluster.promote_standby()
+                    kept = set(_job_ids_in_log(cluster.standby_url))
+                finally:
+                    server.stop()
+        finally:
+            cluster.destroy()
+        missing = [(job_id, at) for job_id, at in acknowledged if job_id not in kept]
+        lost.append(len(missing))
+        if missing:
+            window = max(window, killed - min(at for _, at in missing))
+    return lost, window
+
+
+def _write_until(server: Server, key: str, stop: threading.Event, acknowledged: list[tuple[str, float]]) -> None:
+    n = 0
+    while not stop.is_set():
+        job_id = f"async-{n}"
+        try:
+            reply = server.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id,
+                                                                    "jobType": "JOB_TYPE_IMAGE_BUILDER"}}, key=key)
+        except (urllib.error.URLError, HTTPException, OSError):
+            return
+        if reply.status != 200:
+            return
+        acknowledged.append((job_id, time.monotonic()))
+        n += 1
+
+
+def _job_ids_in_log(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT convert_from(state, 'UTF8')::jsonb #>> '{data,jobId}' FROM jobstore_events "
+                            "WHERE originator_version = 1").fetchall()
+    return [str(job_id) for (job_id,) in rows]
