@@ -19,10 +19,8 @@ from http.client import HTTPException
 from pathlib import Path
 
 from bench.harness import Figure, percentile, serving
-from bench.http_reads import wrk
-from bench.lag import Client, max_write_rate
-from bench.writes import BY, lifecycle
-from jobstore.adapters.runtime import open_services
+from bench.http_reads import seed_read_me, wrk
+from bench.lag import Client, lags_at_half_rate
 from jobstore.adapters.settings import Settings
 from tests.e2e.private_postgres import PrivateCluster
 from tests.e2e.server import Server
@@ -35,13 +33,7 @@ def standby_url() -> str:
 
 
 def run(settings: Settings, seconds: int, rounds: int, lag_writes: int, failover_rounds: int) -> list[Figure]:
-    services = open_services(settings)
-    try:
-        for request in lifecycle("read-me"):
-            services.jobs.upsert(request, BY)
-        services.engine.catch_up()
-    finally:
-        services.close()
+    seed_read_me(settings)
     reads_standby = {"JOBSTORE_READ_DATABASE_URL": standby_url()}
     with serving(settings) as (primary, key), \
             serving(settings, serve_args=("--no-projections",), extra_env=reads_standby) as (standby, _):
@@ -52,7 +44,9 @@ def run(settings: Settings, seconds: int, rounds: int, lag_writes: int, failover
         for _ in range(rounds):
             on_primary.append(wrk(f"{primary.base}{path}", key, seconds))
             on_standby.append(wrk(f"{standby.base}{path}", key, seconds))
-        lags, rate = write_to_visible(primary, standby, key, lag_writes)
+        # Written through a server on the primary, read at a second server reading the standby.
+        lags, rate = lags_at_half_rate(Client(primary.port, key), Client(standby.port, key), lag_writes,
+                                       "standby-lag")
     from_primary, from_standby = statistics.median(on_primary), statistics.median(on_standby)
     lost, window = async_failover_loss(failover_rounds)
     ms = 1000.0
@@ -68,27 +62,6 @@ def run(settings: Settings, seconds: int, rounds: int, lag_writes: int, failover
                f"mean of {failover_rounds}", statistics.mean(lost), "writes"),
         Figure(f"the same, most in one round: {max(lost)} writes, at that round's rate", window * ms, "ms"),
     ]
-
-
-def write_to_visible(writer: Server, reader: Server, key: str, writes: int) -> tuple[list[float], float]:
-    """Seconds from a write acknowledged by `writer` to the job visible in GetJob at `reader`."""
-    write, read = Client(writer.port, key), Client(reader.port, key)
-    rate = max_write_rate(write, 3.0, "standby-max")
-    interval = 2.0 / rate
-    lags = []
-    for n in range(writes):
-        due = time.perf_counter() + interval
-        job_id = f"standby-lag-{n}"
-        status, _, body = write.call("POST", "/v1/jobs:upsert", {"job": {"jobId": job_id,
-                                                                         "jobType": "JOB_TYPE_IMAGE_BUILDER"}})
-        acknowledged = time.perf_counter()
-        assert status == 200, body
-        while read.call("GET", f"/v1/jobs/{job_id}")[0] != 200:
-            if time.perf_counter() - acknowledged > 10:
-                raise RuntimeError(f"{job_id} not visible on the standby after 10 s")
-        lags.append(time.perf_counter() - acknowledged)
-        time.sleep(max(0.0, due - time.perf_counter()))
-    return lags, rate / 2
 
 
 def async_failover_loss(rounds: int) -> tuple[list[int], float]:

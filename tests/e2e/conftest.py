@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, drop_schema, postgres_url
+from tests.e2e.private_postgres import PrivateCluster
 from tests.e2e.server import Server
 
 
@@ -57,3 +58,15 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def keys(server: Server) -> Keys:
     return Keys(admin=server.key("admin"), writer=server.key("writer"), reader=server.key("reader"),
                 auditor=server.key("auditor"))
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> Iterator[PrivateCluster]:
+    """A PostgreSQL primary and hot standby of the test's own, replicating synchronously when the test asks with
+    `@pytest.mark.parametrize("cluster", ["synchronous"], indirect=True)`."""
+    postgres_url()  # the suite's PostgreSQL runs: so does this one (tests/run installs it)
+    own = PrivateCluster().create(synchronous=getattr(request, "param", None) == "synchronous")
+    try:
+        yield own
+    finally:
+        own.destroy()

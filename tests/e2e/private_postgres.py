@@ -23,6 +23,9 @@ WAIT_SECONDS = 30.0
 STANDBY_NAME = "standby1"  # its application_name, and its replication slot on the primary
 
 
+# In /usr/sbin, which a test's PATH may leave out (the bench smoke runs with a narrow one).
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
+
 def _bin() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
     if not versions:
@@ -47,7 +50,7 @@ class PrivatePostgres:
     def _run(self, *args: str) -> None:
         command = list(args)
         if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = [RUNUSER, "-u", "postgres", "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode:
             raise RuntimeError(f"{' '.join(args)} failed: {done.stderr}\n{self.log_tail()}")

@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.error
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -19,22 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import postgres_url
 from tests.e2e.private_postgres import PrivateCluster
 from tests.e2e.server import Server, ok
 
 CLIENTS = 4
 RETRY_FOR_SECONDS = 60.0
-
-
-@pytest.fixture
-def cluster() -> Iterator[PrivateCluster]:
-    postgres_url()  # the suite's PostgreSQL runs: so does this one (tests/run installs it)
-    own = PrivateCluster().create(synchronous=True)
-    try:
-        yield own
-    finally:
-        own.destroy()
 
 
 def progress(job_id: str, done: int) -> dict[str, Any]:
@@ -111,6 +99,7 @@ def every_event(server: Server, key: str) -> list[dict[str, Any]]:
         after = page["events"][-1]["position"]
 
 
+@pytest.mark.parametrize("cluster", ["synchronous"], indirect=True)
 def test_a_killed_primary_fails_over_to_its_synchronous_standby_and_no_acknowledged_write_is_lost_or_doubled(
         cluster: PrivateCluster, tmp_path: Path) -> None:
     servers = [Server(tmp_path / "a", cluster.url).start(),

@@ -12,7 +12,7 @@ from tests.e2e.server import Server
 def test_health_and_readiness_need_no_key_and_say_ok(server: Server) -> None:
     assert server.call("GET", "/healthz").body == {"status": "ok"}
     ready = server.call("GET", "/readyz")
-    assert ready.status == 200 and ready.body == {"status": "ready"}
+    assert ready.status == 200 and ready.body == {"status": "ready", "reads": "primary"}
 
 
 def test_metrics_count_requests_commands_events_and_show_each_views_position(server: Server, keys: Keys) -> None:

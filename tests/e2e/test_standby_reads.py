@@ -139,16 +139,6 @@ def metric(server: Server, name: str) -> float:
 # --- a standby that stops, on a cluster of the test's own
 
 
-@pytest.fixture
-def cluster() -> Iterator[PrivateCluster]:
-    postgres_url()  # the suite's PostgreSQL runs: so does this one (tests/run installs it)
-    own = PrivateCluster().create(synchronous=False)
-    try:
-        yield own
-    finally:
-        own.destroy()
-
-
 def reads_work(server: Server, key: str, job_id: str) -> None:
     for path in (f"/v1/jobs/{job_id}", "/v1/jobs?pageSize=5", f"/v1/jobs/{job_id}?version=1",
                  f"/v1/jobs/{job_id}/events"):
