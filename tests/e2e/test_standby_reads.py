@@ -17,6 +17,7 @@ from tests.conftest import drop_schema, postgres_setting, postgres_url
 from tests.e2e.conftest import Keys
 from tests.e2e.private_postgres import PrivateCluster
 from tests.e2e.server import Reply, Server, ok, upsert
+from tests.e2e.transports import Grpc
 
 STRESS = "JOB_TYPE_MODEL_STRESS_TEST"
 
@@ -92,6 +93,24 @@ def test_every_read_route_answers_from_the_standby_as_from_the_primary_once_it_h
     statements = metric(pair.standby, 'jobstore_read_statements_total{server="standby"}')
     assert statements >= len(reads)
     assert metric(pair.standby, 'jobstore_read_statements_total{server="primary"}') == 0
+
+
+def test_the_grpc_reads_answer_from_the_standby_as_from_the_primary(pair: Pair) -> None:
+    keys, project = pair.keys, f"proj-{uuid.uuid4().hex[:8]}"
+    job_id, at = a_stress_test_that_succeeded(pair.primary, keys.writer, project)
+    on_primary, on_standby = Grpc(pair.primary), Grpc(pair.standby)
+    try:
+        for read in (lambda t: t.get_job(job_id, "JOB_VIEW_FULL", key=keys.reader, min_position=at),
+                     lambda t: t.list_jobs_for_project(project, key=keys.reader, min_position=at),
+                     lambda t: t.get_test_run_id(job_id, key=keys.reader, min_position=at),
+                     lambda t: t.history(job_id, key=keys.auditor),
+                     lambda t: t.as_it_was(job_id, version=2, key=keys.auditor)):
+            from_standby, from_primary = read(on_standby), read(on_primary)
+            assert from_standby.code == 0, from_standby
+            assert (from_standby.body, from_standby.position) == (from_primary.body, from_primary.position)
+    finally:
+        on_primary.close()
+        on_standby.close()
 
 
 def test_a_server_reading_a_standby_shows_each_client_its_own_writes_without_being_asked(pair: Pair) -> None:
