@@ -119,12 +119,14 @@ def event_store_env(backend: Backend) -> dict[str, str]:
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
 
 
-def _standby_jobs(backend: Backend, clock: Clock) -> Jobs | None:
+def _standby_jobs(backend: Backend, clock: Clock) -> StoredJobs | None:
     """The event store read from the standbys (time travel replays a job there), when reads go to any."""
     env = backend.standby_event_store_env()
-    if env is None:
+    if env is None or backend.read_route is None:
         return None
-    return StoredJobs(env={**env, "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)  # no aggregate cache: reads only
+    jobs = StoredJobs(env={**env, "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)  # no aggregate cache: reads
+    backend.read_route.on_return.append(jobs.replace_lost_connections)
+    return jobs
 
 
 def open_services(settings: Settings, clock: Clock = utc_now) -> Services:

@@ -59,6 +59,12 @@ CONNECT_OPTIONS = "JOBSTORE_CONNECT_OPTIONS"  # libpq parameters beyond the libr
 class StoredJobs(Jobs):
     name = Jobs.name  # the library names a subclass after itself, and its tables after that name
 
+    def replace_lost_connections(self) -> None:
+        """Let the event store's pool test its idle connections and replace the dead (its server came back)."""
+        datastore = getattr(self.recorder, "datastore", None)  # PostgreSQL's recorders have one, SQLite's not
+        if datastore is not None:
+            datastore.pool.check()
+
     def save_job(self, job: Job) -> int:
         """The library's `save` for one job (record, cache, snapshot, notify), without its generic collection
         step: its runtime protocol checks cost a fifth of a command's own time."""

@@ -187,6 +187,7 @@ class PostgresBackend(Backend):
             standby = PostgresDatabase(self._read_connect, timeout=1)
             self.read_route = ReadRoute(standby, self.db, self._probe_standby, settings.read_fallback,
                                         _hosts(self.read_conninfo))
+            self.read_route.on_return.append(standby.pool.check)  # its connections died with the standby
             self.reads = RoutedReads(self.read_route)
             self.standby_positions = StandbyPositions(self.read_route, self.position_column, self.events_table)
 
@@ -196,8 +197,6 @@ class PostgresBackend(Backend):
     def _probe_standby(self) -> None:
         with psycopg.connect(**{**self._read_connect, "connect_timeout": 1}) as conn:
             conn.execute("SELECT 1")
-        assert isinstance(self.reads, RoutedReads)
-        self.reads.route.standby.pool.check()  # type: ignore[attr-defined]
 
     def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         """A connection of its own (for locks and notifications), outside the pools."""

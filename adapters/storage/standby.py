@@ -59,6 +59,7 @@ class ReadRoute:
         self._closed = threading.Event()
         self.answered = {"standby": 0, "primary": 0}  # read statements answered, by server
         self.returns = 0  # how many times the standby came back (pools opened elsewhere check theirs then)
+        self.on_return: list[Callable[[], None]] = []  # told when it does, before reads go back to it
 
     @property
     def on_standby(self) -> bool:
@@ -109,6 +110,8 @@ class ReadRoute:
             except Exception as error:  # noqa: BLE001 - any failure means not back yet
                 log.debug("the standby is still away: %s", error)
                 continue
+            for returned in self.on_return:
+                returned()
             with self._lock:
                 self._up = True
                 self.returns += 1
