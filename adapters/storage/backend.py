@@ -115,6 +115,10 @@ class Backend(ABC):
     @abstractmethod
     def table_columns(self, cursor: Cursor, table: str) -> set[str]: ...
 
+    @abstractmethod
+    def store_uncompressed(self, cursor: Cursor, table: str, columns: Sequence[str]) -> None:
+        """Large values of `columns` are kept as they are, never compressed."""
+
     # --- views
 
     @abstractmethod

@@ -68,6 +68,7 @@ def create_schema(backend: Backend) -> None:
     with backend.ddl() as cursor:
         for statement in (*TABLES, *tree_tables(backend), *backend.append_only):
             cursor.execute(statement)
+        backend.store_uncompressed(cursor, "log_tree_tiles", ("hashes", "positions"))
         if "applied_position" not in backend.table_columns(cursor, "idempotency_keys"):
             # The position of a claimed request's event, written in the append's own transaction (PostgreSQL):
             # a retry after a failover tells an applied write from one that never committed.

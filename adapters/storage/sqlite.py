@@ -142,6 +142,9 @@ class SQLiteBackend(Backend):
         cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))
         return {str(name) for (name,) in cursor.fetchall()}
 
+    def store_uncompressed(self, cursor: Cursor, table: str, columns: Sequence[str]) -> None:
+        """SQLite compresses nothing."""
+
     def upsert_rows(self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[ViewRow]) -> None:
         names = ("stream_id", "document", "version", "position", *columns)
         updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:])

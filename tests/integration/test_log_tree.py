@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
 from jobstore.adapters.transparency import SigningKeyProblem, load_or_create_signer
 from jobstore.domain.job import Provenance
 from jobstore.domain.merkle import (
@@ -136,3 +137,36 @@ def test_the_tree_rides_in_full_views_commit_and_a_refused_append_refuses_that_c
     assert (services.views.position(JobView.FULL), services.tree.position()) == (full_at, tree_at)
     services.engine.catch_up()
     assert services.tree.state().size == 9 and services.views.position(JobView.FULL) == events[-1].position
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_tiles_are_stored_uncompressed_also_in_a_store_made_before_and_still_prove(settings: Settings) -> None:
+    """Tile hashes do not compress and compressing positions at each rewrite cost the tree's statement half its
+    time: both columns are STORAGE EXTERNAL, in new stores and, at the next start, in stores made before."""
+    def storage(services: Services) -> dict[str, str]:
+        with services.backend.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT attname, attstorage FROM pg_attribute WHERE attrelid = to_regclass(?) "
+                           "AND attname IN ('hashes', 'positions')", ("log_tree_tiles",))
+            return {str(name): str(kind) for name, kind in cursor.fetchall()}
+
+    services = open_services(settings)
+    try:
+        assert storage(services) == {"hashes": "e", "positions": "e"}
+        with services.backend.db.transaction() as cursor:  # as the versions before this one made the table
+            for column in ("hashes", "positions"):
+                cursor.execute(f"ALTER TABLE log_tree_tiles ALTER COLUMN {column} SET STORAGE EXTENDED")
+        write_events(services, 100)
+        services.engine.catch_up()
+        assert storage(services) == {"hashes": "x", "positions": "x"}
+    finally:
+        services.close()
+    reopened = open_services(settings)
+    try:
+        assert storage(reopened) == {"hashes": "e", "positions": "e"}
+        write_events(reopened, 10)
+        reopened.engine.catch_up()
+        chain_hashes = [hashed for _, hashed in log_leaves(reopened)]
+        assert reopened.tree.state().size == len(chain_hashes) == 330
+        assert reopened.tree.computed(lambda nodes: root(nodes, 330)) == root(nodes_over(chain_hashes), 330)
+    finally:
+        reopened.close()
