@@ -21,7 +21,13 @@ from jobstore.adapters.core.commands import Caller, Written, new_request_id, ref
 from jobstore.adapters.core.queries import MAX_POSITION
 from jobstore.adapters.core.service import Core
 from jobstore.adapters.errors import DeadlineExceeded, ReplayedError, message_of, position_of, status_of
-from jobstore.adapters.grpc.convert import check_request, in_proto_terms, replayed_in_proto_terms, with_grpc_names
+from jobstore.adapters.grpc.convert import (
+    check_request,
+    in_proto_terms,
+    job_fields_in_proto_terms,
+    replayed_in_proto_terms,
+    with_grpc_names,
+)
 from jobstore.adapters.observability import Metrics
 from jobstore.domain.errors import InvalidArgument
 
@@ -35,6 +41,7 @@ MIN_POSITION = "x-jobstore-min-position"
 STATUS_DETAILS = "grpc-status-details-bin"
 STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 
 
 @dataclass
@@ -142,6 +149,8 @@ async def abort(call: Call, error: Exception, route: str) -> None:
     elif isinstance(error, ReplayedError) and code == 3:
         error = replayed_in_proto_terms(error)
     message = with_grpc_names(message_of(error))
+    if code == FAILED_PRECONDITION:
+        message = job_fields_in_proto_terms(message)
     if code == 13 and not isinstance(error, ReplayedError):
         log.error("internal error in %s (request id %s)", route, call.server_request_id, exc_info=error)
         message = f"internal error (request id {call.server_request_id}); the server log has the details"

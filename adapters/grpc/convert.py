@@ -144,6 +144,17 @@ def with_grpc_names(message: str) -> str:
     return _TERMS.sub(lambda found: _TERM_NAMES[found.group(0)], message.replace(_AS_IT_WAS, "(GetJobAsItWas)"))
 
 
+# A job's fields as a state's refusal names them in passing; quoted text (a job id) is left as it is.
+_JOB_FIELDS_IN_PASSING = re.compile(r"('[^']*'|\"[^\"]*\")|\b(jobId|jobType|jobData|agentId|archivedJobLogs|"
+                                    r"terminationReason|errorMsg)\b")
+
+
+def job_fields_in_proto_terms(message: str) -> str:
+    """A FAILED_PRECONDITION's message (say, what a request would change on a finished job) naming the job's
+    fields as the gRPC messages do."""
+    return _JOB_FIELDS_IN_PASSING.sub(lambda found: found.group(1) or proto_path(found.group(2)), message)
+
+
 def replayed_in_proto_terms(error: ReplayedError) -> ReplayedError:
     """A replayed INVALID_ARGUMENT as the gRPC request names its fields: the idempotency record keeps the message
     as the core wrote it (`field: problem`), whichever transport the first request came over."""
