@@ -5,9 +5,10 @@ leaving. Bookmarks say how far the log was read when nothing matched, so that a 
 
 One tail of the log per process (`WatchHub`) serves every watcher: it reads each new event once, folds it into
 its job's document, and hands the change to the watchers whose filter may care (indexed by job, project and
-agent). A watcher starting from an older position first replays the log from there on its own, at its client's
-pace, then joins the tail where it stands, with no gap and no repeat (both happen on the event loop, between
-two of its turns). A watcher whose client falls `buffer` changes behind the tail is cut off with a reason."""
+agent); while no watch is open it reads nothing. A watcher starting from an older position first replays the
+log from there on its own, at its client's pace, then joins the tail where it stands, with no gap and no repeat
+(both happen on the event loop, between two of its turns). A watcher whose client falls `buffer` changes
+behind the tail is cut off with a reason."""
 from __future__ import annotations
 
 import asyncio
@@ -168,6 +169,7 @@ class WatchHub:
         self._others: set[Watcher] = set()
         self._watching: set[Watcher] = set()
         self._task: asyncio.Task[None] | None = None
+        self._parked = False  # no watch open: the tail reads nothing until one comes
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop_listening = threading.Event()
@@ -187,8 +189,12 @@ class WatchHub:
             raise OutOfRange(f"afterPosition {after} is beyond the newest event in the log ({head}); use a "
                              "position an answer gave (X-Jobstore-Position, a change's id)")
         self._start(head)
+        if self._parked:  # nothing was read while no one watched, and nothing needs to be
+            self.position = head
         watcher = Watcher(self, wanted, after, self.buffer)
         self._watching.add(watcher)
+        assert self._wake is not None
+        self._wake.set()
         if after >= self.position:
             self._attach(watcher)
         else:
@@ -266,7 +272,7 @@ class WatchHub:
     def nudge(self) -> None:
         """Something was appended (from any thread): read it now rather than at the next poll."""
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
+        if self._watching and loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
     def _start(self, head: int) -> None:
@@ -282,17 +288,24 @@ class WatchHub:
     async def _tail(self) -> None:
         assert self._wake is not None
         while not self.closed:
+            if not self._watching:  # each write would cost a read of the log for no one (a fifth of the writes/s)
+                self._parked = True
+                self._wake.clear()
+                await self._wake.wait()
+                self._parked = False
+                continue
+            self._wake.clear()  # before the read: an append it may have missed wakes the wait below at once
             try:
                 events = await to_thread.run_sync(self._read, self.position)
                 if events:
                     await self._load_priors(self.fold, events)
                     self._publish(events)
-                    continue
+                    if len(events) == READ_BATCH:
+                        continue  # more are waiting; a shorter batch reached the end (no read that finds nothing)
             except Exception:
                 log.exception("reading the log for watches failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
 

@@ -130,6 +130,14 @@ class Watching(RuleBasedStateMachine):
         self.loop.create_task(consume())
         self.watchers.append((wanted, view, watcher, received))
 
+    @rule(wanted=filters)
+    def watch_briefly(self, wanted: dict[str, Any]) -> None:
+        """A watch that comes and goes: when it was the only one, the tail stops reading until the next."""
+        watcher = self.run(self.queries.watch(READER, job_id=wanted.get("job_id"), project=wanted.get("project"),
+                                              agent=wanted.get("agent")))
+        self.run(asyncio.sleep(0))
+        self.queries.watches.leave(watcher)
+
     def teardown(self) -> None:
         try:
             head = self.services.audit.events.head()
