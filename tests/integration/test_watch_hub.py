@@ -4,29 +4,18 @@ still gets every change after its start, once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from jobstore.adapters.core.access import Principal, Role
 from jobstore.adapters.core.queries import Queries
 from jobstore.adapters.core.watch import CHANGE, Sent, Watcher
-from jobstore.adapters.runtime import Services, open_services
-from jobstore.adapters.settings import Settings
+from jobstore.adapters.runtime import Services
 from jobstore.domain.job import Provenance
 from tests.conftest import unique, upsert_request
 
 BY = Provenance(actor="hub-test", role="writer", request_id="hub")
 READER = Principal("watcher", Role.READER)
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = open_services(settings)
-    yield opened
-    opened.close()
 
 
 def create(services: Services, job_id: str) -> int:
