@@ -145,8 +145,8 @@ def with_grpc_names(message: str) -> str:
 
 
 # A job's fields as a state's refusal names them in passing; quoted text (a job id) is left as it is.
-_JOB_FIELDS_IN_PASSING = re.compile(r"('[^']*'|\"[^\"]*\")|\b(jobId|jobType|jobData|agentId|archivedJobLogs|"
-                                    r"terminationReason|errorMsg)\b")
+_JOB_FIELDS_IN_PASSING = re.compile(r"('[^']*'|\"[^\"]*\")|\b("
+                                    + "|".join((*_JOB_FIELDS, "terminationReason", "errorMsg")) + r")\b")
 
 
 def job_fields_in_proto_terms(message: str) -> str:
