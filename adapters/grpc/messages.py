@@ -5,7 +5,7 @@ against 45 us); it remains the reference the tests compare with."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 M = TypeVar("M", bound=Message)
 Convert = Callable[[Any], Any]
 _AS_GIVEN = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def message(message_class: type[M], data: Mapping[str, Any]) -> M:
@@ -43,7 +44,7 @@ def _converter(field: FieldDescriptor) -> Convert | None:
     nested = field.message_type
     one: Convert
     if nested.full_name == "google.protobuf.Timestamp":
-        one = datetime.fromisoformat
+        one = _timestamp
     elif nested.full_name in _AS_GIVEN:
         return None
     else:
@@ -52,3 +53,11 @@ def _converter(field: FieldDescriptor) -> Convert | None:
     if field.is_repeated:
         return lambda values: [one(value) for value in values]
     return one
+
+
+def _timestamp(text: str) -> dict[str, int]:
+    """An RFC 3339 time as google.protobuf.Timestamp's fields: whole seconds since the epoch, rounded down, and
+    the nanoseconds past them (what Timestamp.FromDatetime computes, without its Python)."""
+    moment = datetime.fromisoformat(text)
+    since = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)) - _EPOCH
+    return {"seconds": since.days * 86_400 + since.seconds, "nanos": since.microseconds * 1000}
