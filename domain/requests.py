@@ -3,6 +3,7 @@ client sent is INVALID_ARGUMENT naming the field, before any job is loaded. What
 (its type, its status) is the aggregate's to check."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
@@ -138,6 +139,9 @@ def _json_problem(body: bytes, detail: str) -> str:
     return f"holds NaN or Infinity, which are not JSON numbers ({detail})"
 
 
+_QUOTED = re.compile(r"'([^']*)'")
+
+
 def parse_request(model: type[M], data: object) -> M:
     """`data` (decoded JSON) as a `model`; anything wrong with it is INVALID_ARGUMENT naming the field."""
     try:
@@ -156,5 +160,8 @@ def invalid_argument(errors: Sequence[Any]) -> InvalidArgument:
         problem = "is not a field of this request"
     elif first.get("type") == "missing":
         problem = "is required"
+    elif first.get("type") == "enum":  # worded as the query parameters' enums are: what was sent, then the names
+        names = _QUOTED.findall(str(first.get("ctx", {}).get("expected", "")))
+        problem = f"{first.get('input')!r} is not one of {', '.join(names)}"
     location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
     return InvalidArgument(".".join(location) or "body", problem)

@@ -350,3 +350,20 @@ def test_a_body_refused_as_json_is_not_the_same_request_as_a_lenient_reading_of_
     assert _fingerprint("POST /v1/jobs:upsert", refused_body) != _fingerprint("POST /v1/jobs:upsert", corrected)
     assert _fingerprint("POST /v1/jobs:upsert", corrected) == \
         _fingerprint("POST /v1/jobs:upsert", b'{"job": {"jobType": "JOB_TYPE_IMAGE_BUILDER", "jobId": "dup-b"}}')
+
+
+@pytest.mark.parametrize(("body", "field", "sent"), [
+    ({"job": {"jobId": "e", "jobType": "JOB_TYPE_NOPE"}}, "job.jobType", "'JOB_TYPE_NOPE'"),
+    ({"job": {"jobId": "e", "status": 7}}, "job.status", "7"),
+    ({"job": {"jobId": "e", "jobType": STRESS, "jobData": {"stress": {"progress": {"testRun": {"status": "DONE"}}}}}},
+     "job.jobData.stress.progress.testRun.status", "'DONE'"),
+])
+def test_an_unknown_enum_value_is_named_with_the_values_it_may_take(body: dict[str, Any], field: str,
+                                                                   sent: str) -> None:
+    """As an unknown `view` or list filter is: what was sent, then every name the field takes."""
+    with pytest.raises(InvalidArgument) as refused:
+        parse_request(UpsertJobRequest, body)
+    assert refused.value.field == field
+    assert refused.value.message.startswith(f"{field}: {sent} is not one of ")
+    names = refused.value.message.split(" is not one of ")[1].split(", ")
+    assert len(names) > 2 and all(name.isupper() and "'" not in name for name in names)
