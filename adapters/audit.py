@@ -58,7 +58,7 @@ class ReadSide:
 
     events: EventTable
     jobs: Jobs
-    standby_jobs: Jobs | None = None
+    standby_jobs: Callable[[], Jobs] | None = None  # opens the event store on the standbys at its first read
     route: ReadRoute | None = None
 
     def job(self, job_id: str, version: int) -> Job:
@@ -66,7 +66,8 @@ class ReadSide:
         standby, route = self.standby_jobs, self.route
         if standby is None or route is None:
             return self.jobs.job(job_id, version=version)
-        return route.read(lambda: standby.job(job_id, version=version), lambda: self.jobs.job(job_id, version=version))
+        return route.read(lambda: standby().job(job_id, version=version),
+                          lambda: self.jobs.job(job_id, version=version))
 
 
 class ImportRefused(JobStoreError):

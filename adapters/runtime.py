@@ -13,7 +13,7 @@ from jobstore.adapters.storage.backend import Backend, open_backend
 from jobstore.adapters.storage.events import EventTable
 from jobstore.adapters.storage.idempotency import IdempotencyStore
 from jobstore.adapters.storage.keys import KeyTable
-from jobstore.adapters.storage.library import TRANSCODER_TOPIC, StoredJobs
+from jobstore.adapters.storage.library import TRANSCODER_TOPIC, StandbyJobs, StoredJobs
 from jobstore.adapters.storage.log import EventStoreLog
 from jobstore.adapters.storage.schema import create_schema
 from jobstore.adapters.storage.tree import SqlTreeStore
@@ -119,12 +119,12 @@ def event_store_env(backend: Backend) -> dict[str, str]:
             "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
 
 
-def _standby_jobs(backend: Backend, clock: Clock) -> StoredJobs | None:
+def _standby_jobs(backend: Backend, clock: Clock) -> StandbyJobs | None:
     """The event store read from the standbys (time travel replays a job there), when reads go to any."""
     env = backend.standby_event_store_env()
     if env is None or backend.read_route is None:
         return None
-    jobs = StoredJobs(env={**env, "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock=clock)  # no aggregate cache: reads
+    jobs = StandbyJobs({**env, "TRANSCODER_TOPIC": TRANSCODER_TOPIC}, clock)  # no aggregate cache: reads
     backend.read_route.on_return.append(jobs.replace_lost_connections)
     return jobs
 
@@ -137,7 +137,11 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
         create_schema(backend)
     views = SqlViewStore(backend)
     events = EventTable(backend)
-    reads = ReadSide(EventTable(backend, backend.reads), jobs, _standby_jobs(backend, clock), backend.read_route)
+    if backend.read_route is not None:
+        backend.read_route.probe_now()
+    standby_jobs = _standby_jobs(backend, clock)
+    reads = ReadSide(EventTable(backend, backend.reads), jobs, standby_jobs.opened if standby_jobs else None,
+                     backend.read_route)
     event_log = EventStoreLog(events)
     tree = SqlTreeStore(backend)
     engine = ProjectionEngine(event_log, views, batch_size=settings.projection_batch_size,

@@ -15,6 +15,7 @@ corrupting data.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -42,7 +43,7 @@ from eventsourcing.utils import retry
 from psycopg.pq import ConnStatus, ExecStatus, Format
 from psycopg.sql import SQL, Identifier
 
-from jobstore.domain.application import Jobs
+from jobstore.domain.application import Clock, Jobs
 from jobstore.domain.job import Job
 
 ATTEMPTS = 2
@@ -76,6 +77,29 @@ class StoredJobs(Jobs):
         self._notify(recordings)
         return recordings[-1].notification.id
 
+
+
+class StandbyJobs:
+    """The event store as the standbys hold it (time travel replays a job there), opened on first use: the library
+    connects as it opens one, and a standby that is down when the server starts must not keep the server from
+    starting (its reads go to the primary meanwhile)."""
+
+    def __init__(self, env: dict[str, str], clock: Clock) -> None:
+        self._env = env
+        self._clock = clock
+        self._jobs: StoredJobs | None = None
+        self._lock = threading.Lock()
+
+    def opened(self) -> StoredJobs:
+        """The event store on the standbys; raises the library's OperationalError while none can be reached."""
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = StoredJobs(env=self._env, clock=self._clock)
+            return self._jobs
+
+    def replace_lost_connections(self) -> None:
+        if self._jobs is not None:
+            self._jobs.replace_lost_connections()
 
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _JOB_DOCUMENT = "data"

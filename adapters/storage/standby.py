@@ -98,6 +98,16 @@ class ReadRoute:
         except Exception as error:  # noqa: BLE001 - any failure means it does not answer
             self.standby_failed(error)
 
+    def probe_now(self) -> None:
+        """Reach the standby once, now: one that is away when the server starts is marked down from the start,
+        instead of at the first read (which would wait for the connection to time out)."""
+        try:
+            self._probe()
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
+            self.standby_failed(error)
+
     def unavailable(self, error: BaseException) -> NoStandbyAnswers:
         log.debug("a read refused: the standby %s does not answer (%s)", self.describe, error)
         return NoStandbyAnswers("no standby answers reads, and this server keeps them off the primary "

@@ -198,6 +198,36 @@ def test_while_the_standby_is_stopped_reads_go_to_the_primary_without_an_error_a
         server.stop()
 
 
+def test_a_server_started_while_the_standby_is_away_reads_the_primary_and_goes_to_the_standby_once_it_is_back(
+        cluster: PrivateCluster, tmp_path: Path) -> None:
+    """It used to refuse to start: the event store on the standby (time travel) was opened at start."""
+    cluster.stop_standby()
+    server = Server(tmp_path, cluster.primary_url, extra_env={"JOBSTORE_READ_DATABASE_URL": cluster.read_url}).start()
+    try:
+        ready = ok(server.call("GET", "/readyz")).body
+        assert ready["reads"].startswith("primary (the standby"), ready
+        key = server.key("admin")
+        job_id = "started-without-standby"
+        ok(upsert(server, key, {"jobId": job_id, "jobType": "JOB_TYPE_IMAGE_BUILDER"}))
+        reads_work(server, key, job_id)
+        assert metric(server, 'jobstore_read_statements_total{server="primary"}') > 0
+
+        cluster.start_standby()
+        back = server.eventually("/readyz", key, lambda r: str(r.body.get("reads", "")).startswith("standby"))
+        assert back.body["reads"].startswith("standby"), back.body
+        later = position(upsert(server, key, {"jobId": job_id, "status": "JOB_STATUS_PENDING"}, {"status": True}))
+        on_primary = metric(server, 'jobstore_read_statements_total{server="primary"}')
+        assert ok(server.call("GET", f"/v1/jobs/{job_id}?minPosition={later}", key=key)).body["job"]["status"] == \
+            "JOB_STATUS_PENDING"
+        reads_work(server, key, job_id)  # time travel too: the event store on the standby opens now
+        assert ok(server.call("GET", f"/v1/jobs/{job_id}?version=2", key=key)).body["job"]["status"] == \
+            "JOB_STATUS_PENDING"
+        assert metric(server, 'jobstore_read_statements_total{server="primary"}') == on_primary
+        assert metric(server, 'jobstore_read_server{server="standby"}') == 1
+    finally:
+        server.stop()
+
+
 def test_with_fallback_none_reads_fail_unavailable_while_no_standby_answers(cluster: PrivateCluster,
                                                                             tmp_path: Path) -> None:
     server = Server(tmp_path, cluster.primary_url, extra_env={"JOBSTORE_READ_DATABASE_URL": cluster.read_url,
