@@ -67,6 +67,14 @@ class Services:
         self.worker.start()
         return self.worker
 
+    def hear_appends(self, heard: Callable[[], None]) -> bool:
+        """Have `heard` called at every append, by any process, through the projection worker's listener; False
+        when no worker runs in this process (the caller must listen for itself)."""
+        if self.worker is None:
+            return False
+        self.worker.also_tell(heard)
+        return True
+
     def note_written(self, position: int | None) -> None:
         """Remember the newest event this process appended, so its own later reads can wait for it."""
         if position is not None and position > self.last_written:

@@ -4,6 +4,7 @@ that lets an API process remember API keys it has checked."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from jobstore.adapters.keys import KeyStore
 from jobstore.adapters.storage.backend import EVENTS_CHANNEL, KEYS_CHANNEL, Backend
@@ -16,17 +17,28 @@ class ProjectionWorker:
         self.engine = engine
         self.locks = backend.view_locks(engine.views)
         self.stop = threading.Event()
+        self._also_told: tuple[Callable[[], None], ...] = ()
         self.threads = [
             threading.Thread(target=self.engine.run, args=(self.stop,),
                              kwargs={"views": self.locks.current, "idle_seconds": 0.5}, name="projections",
                              daemon=True),
             threading.Thread(target=backend.listen, name="projection-wakeups", daemon=True,
-                             args=(EVENTS_CHANNEL, self.stop, self.engine.wake.set, self._listening)),
+                             args=(EVENTS_CHANNEL, self.stop, self._heard, self._listening)),
         ]
+
+    def also_tell(self, heard: Callable[[], None]) -> None:
+        """Call `heard` too at every append this process's listener hears of (from any process): one listening
+        connection and thread for the projections and the watches' tail."""
+        self._also_told = (*self._also_told, heard)
+
+    def _heard(self) -> None:
+        self.engine.wake.set()
+        for heard in self._also_told:
+            heard()
 
     def _listening(self, listening: bool) -> None:
         if listening:
-            self.engine.wake.set()  # whatever was appended before this process listened
+            self._heard()  # whatever was appended before this process listened
 
     def start(self) -> None:
         for thread in self.threads:

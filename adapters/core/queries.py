@@ -91,7 +91,8 @@ class Queries:
     def __init__(self, services: Services, now: Callable[[], datetime]) -> None:
         self.services = services
         self.now = now
-        self.watches = WatchHub(services.backend, services.audit.events, services.settings.watch_buffer)
+        self.watches = WatchHub(services.backend, services.audit.events, services.settings.watch_buffer,
+                                hear_appends=services.hear_appends)
         services.wakers.append(self.watches.nudge)
 
     async def watch(self, principal: Principal, *, job_id: str | None = None, project: str | None = None,

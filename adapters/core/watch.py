@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
@@ -153,9 +153,12 @@ class Watcher:
 class WatchHub:
     """The process's one tail of the log, shared by its watchers (see the module's description)."""
 
-    def __init__(self, backend: Backend, events: EventTable, buffer: int = 1000, idle_poll_seconds: float = 0.1
-                 ) -> None:
+    def __init__(self, backend: Backend, events: EventTable, buffer: int = 1000, idle_poll_seconds: float = 0.1,
+                 hear_appends: Callable[[Callable[[], None]], bool] | None = None) -> None:
+        """`hear_appends(nudge)` subscribes the tail to a listener of the process's own, if one runs (else it
+        returns False, and the tail listens for itself)."""
         self.backend = backend
+        self._hear_appends = hear_appends
         self.events = events
         self.buffer = buffer
         self.idle_poll_seconds = idle_poll_seconds
@@ -282,8 +285,9 @@ class WatchHub:
         self._wake = asyncio.Event()
         self.position = head
         self._task = asyncio.ensure_future(self._tail())
-        threading.Thread(target=self.backend.listen, name="watch-wakeups", daemon=True,
-                         args=(EVENTS_CHANNEL, self._stop_listening, self.nudge, lambda _: self.nudge())).start()
+        if self._hear_appends is None or not self._hear_appends(self.nudge):
+            threading.Thread(target=self.backend.listen, name="watch-wakeups", daemon=True,
+                             args=(EVENTS_CHANNEL, self._stop_listening, self.nudge, lambda _: self.nudge())).start()
 
     async def _tail(self) -> None:
         assert self._wake is not None

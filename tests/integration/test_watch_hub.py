@@ -10,7 +10,9 @@ from typing import Any
 from jobstore.adapters.core.access import Principal, Role
 from jobstore.adapters.core.queries import Queries
 from jobstore.adapters.core.watch import CHANGE, Sent, Watcher
-from jobstore.adapters.runtime import Services
+from jobstore.adapters.runtime import Services, open_services
+from jobstore.adapters.settings import Settings
+from jobstore.adapters.storage.backend import EVENTS_CHANNEL
 from jobstore.domain.job import Provenance
 from tests.conftest import unique, upsert_request
 
@@ -72,3 +74,61 @@ def test_no_log_is_read_while_no_watch_is_open_and_a_later_watch_misses_nothing(
         await hub.close()
 
     asyncio.run(scenario())
+
+
+def test_the_watches_hear_other_processes_appends_through_the_projections_listener_when_it_runs_here(
+        services: Services, settings: Settings) -> None:
+    """One listening connection and thread per process, not one for the projections and one for the watches
+    (which woke at every append even while no watch was open). The tail's poll is set far off, so that only
+    the notification can bring the other process's write in time."""
+    services.start_projections()
+    other = open_services(settings)  # another API process on the same store
+    listened = listens_of(services)
+    queries = Queries(services, lambda: datetime.now(UTC))
+    queries.watches.idle_poll_seconds = 60
+
+    async def scenario() -> None:
+        job_id = unique("heard")
+        watcher = await queries.watch(READER, job_id=job_id)
+        written = create(other, job_id)
+        assert [sent.position for sent in await changes(watcher, 1)] == [written]
+        assert listened == [], "the watches' tail opened a listener of its own beside the projections'"
+        await queries.watches.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        other.close()
+
+
+def test_without_projections_here_the_watches_listen_for_themselves(services: Services, settings: Settings) -> None:
+    other = open_services(settings)
+    listened = listens_of(services)
+    queries = Queries(services, lambda: datetime.now(UTC))
+    queries.watches.idle_poll_seconds = 60
+
+    async def scenario() -> None:
+        job_id = unique("self-heard")
+        watcher = await queries.watch(READER, job_id=job_id)
+        written = create(other, job_id)
+        assert [sent.position for sent in await changes(watcher, 1)] == [written]
+        assert listened == [EVENTS_CHANNEL]
+        await queries.watches.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        other.close()
+
+
+def listens_of(services: Services) -> list[str]:
+    """The channels listened to on `services`' backend from now on (the listening goes on as before)."""
+    channels: list[str] = []
+    listen = services.backend.listen
+
+    def recorded(channel: str, *args: Any) -> None:
+        channels.append(channel)
+        listen(channel, *args)
+
+    services.backend.listen = recorded  # type: ignore[method-assign]
+    return channels
