@@ -276,7 +276,8 @@ class WatchHub:
         """Something was appended (from any thread): read it now rather than at the next poll."""
         loop, wake = self._loop, self._wake
         if self._watching and loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the server stopping)
+                loop.call_soon_threadsafe(wake.set)
 
     def _start(self, head: int) -> None:
         if self._task is not None:
