@@ -78,7 +78,6 @@ class StoredJobs(Jobs):
         return recordings[-1].notification.id
 
 
-
 class StandbyJobs:
     """The event store as the standbys hold it (time travel replays a job there), opened on first use: the library
     connects as it opens one, and a standby that is down when the server starts must not keep the server from
@@ -100,6 +99,7 @@ class StandbyJobs:
     def replace_lost_connections(self) -> None:
         if self._jobs is not None:
             self._jobs.replace_lost_connections()
+
 
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _JOB_DOCUMENT = "data"
