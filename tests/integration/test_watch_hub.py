@@ -79,9 +79,20 @@ def test_no_log_is_read_while_no_watch_is_open_and_a_later_watch_misses_nothing(
 def test_the_watches_hear_other_processes_appends_through_the_projections_listener_when_it_runs_here(
         services: Services, settings: Settings) -> None:
     """One listening connection and thread per process, not one for the projections and one for the watches
-    (which woke at every append even while no watch was open). The tail's poll is set far off, so that only
-    the notification can bring the other process's write in time."""
+    (which woke at every append even while no watch was open)."""
     services.start_projections()
+    assert channels_listened_to_while_another_process_writes_to_a_watched_job(services, settings) == [], \
+        "the watches' tail opened a listener of its own beside the projections'"
+
+
+def test_without_projections_here_the_watches_listen_for_themselves(services: Services, settings: Settings) -> None:
+    assert channels_listened_to_while_another_process_writes_to_a_watched_job(services, settings) == [EVENTS_CHANNEL]
+
+
+def channels_listened_to_while_another_process_writes_to_a_watched_job(services: Services,
+                                                                      settings: Settings) -> list[str]:
+    """The watch gets the change of another process's write, with the tail's poll set far off, so that only a
+    notification can bring it in time; and the channels `services` began to listen to meanwhile."""
     other = open_services(settings)  # another API process on the same store
     listened = listens_of(services)
     queries = Queries(services, lambda: datetime.now(UTC))
@@ -92,33 +103,13 @@ def test_the_watches_hear_other_processes_appends_through_the_projections_listen
         watcher = await queries.watch(READER, job_id=job_id)
         written = create(other, job_id)
         assert [sent.position for sent in await changes(watcher, 1)] == [written]
-        assert listened == [], "the watches' tail opened a listener of its own beside the projections'"
         await queries.watches.close()
 
     try:
         asyncio.run(scenario())
     finally:
         other.close()
-
-
-def test_without_projections_here_the_watches_listen_for_themselves(services: Services, settings: Settings) -> None:
-    other = open_services(settings)
-    listened = listens_of(services)
-    queries = Queries(services, lambda: datetime.now(UTC))
-    queries.watches.idle_poll_seconds = 60
-
-    async def scenario() -> None:
-        job_id = unique("self-heard")
-        watcher = await queries.watch(READER, job_id=job_id)
-        written = create(other, job_id)
-        assert [sent.position for sent in await changes(watcher, 1)] == [written]
-        assert listened == [EVENTS_CHANNEL]
-        await queries.watches.close()
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        other.close()
+    return listened
 
 
 def listens_of(services: Services) -> list[str]:
