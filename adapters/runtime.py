@@ -146,7 +146,7 @@ def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
     views = SqlViewStore(backend)
     events = EventTable(backend)
     if backend.read_route is not None:
-        backend.read_route.probe_now()
+        backend.read_route.check()
     standby_jobs = _standby_jobs(backend, clock)
     reads = ReadSide(EventTable(backend, backend.reads), jobs, standby_jobs.opened if standby_jobs else None,
                      backend.read_route)

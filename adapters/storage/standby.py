@@ -90,22 +90,13 @@ class ReadRoute:
             self._prober.start()
 
     def check(self) -> None:
-        """Try the standby now (for `jobstore status`): marked down if it does not answer."""
+        """Try the standby now (for `jobstore status`, and as the store opens: one away then is marked down from
+        the start, instead of at the first read, which would wait for the connection to time out)."""
         if not self._up:
             return
         try:
             self._probe()
         except Exception as error:  # noqa: BLE001 - any failure means it does not answer
-            self.standby_failed(error)
-
-    def probe_now(self) -> None:
-        """Reach the standby once, now: one that is away when the server starts is marked down from the start,
-        instead of at the first read (which would wait for the connection to time out)."""
-        try:
-            self._probe()
-        except Exception as error:
-            if not is_unreachable(error):
-                raise
             self.standby_failed(error)
 
     def unavailable(self, error: BaseException) -> NoStandbyAnswers:
