@@ -73,7 +73,8 @@ def test_sigterm_stops_a_projection_worker_between_batches_and_it_exits_cleanly(
             api.call("POST", "/v1/jobs:upsert", {"job": {"jobId": f"t-{n}", "jobType": "JOB_TYPE_IMAGE_BUILDER"}},
                      key=key)
         worker = Worker(api, "first").start()
-        time.sleep(1.5)
+        worker.wait_until_projecting()  # a SIGTERM before the handler is in place kills it: not what is tested
+        time.sleep(0.5)
         assert worker.process is not None
         worker.process.send_signal(signal.SIGTERM)
         assert worker.process.wait(15) == 0
