@@ -17,7 +17,7 @@ import msgspec
 import psycopg
 from anyio import to_thread
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.backend import (
@@ -32,6 +32,7 @@ from jobstore.adapters.storage.backend import (
 from jobstore.adapters.storage.codec import RECORDED_AT_PATH
 from jobstore.adapters.storage.database import Cursor, Database, DatabaseUnavailable
 from jobstore.adapters.storage.library import CONNECT_OPTIONS, POSTGRES_FACTORY_TOPIC
+from jobstore.adapters.storage.postgres_lookups import LoopLookups
 from jobstore.adapters.storage.standby import ReadRoute, RoutedReads, StandbyPositions, is_unreachable
 from jobstore.domain.enums import JobView
 from jobstore.projections.rows import ViewRow
@@ -179,7 +180,7 @@ class PostgresBackend(Backend):
         self.db = PostgresDatabase(self._connect)
         self.reads = self.db
         self.description = "PostgreSQL"
-        self._async_pools: dict[str, AsyncConnectionPool] = {}
+        self._lookups: dict[str, LoopLookups] = {}
         self._standby_returns = 0
         if settings.read_database_url:
             self.read_conninfo = settings.postgres(settings.read_database_url)
@@ -311,14 +312,15 @@ class PostgresBackend(Backend):
         return await to_thread.run_sync(read)
 
     async def rows_by_job_id(self, table: str, columns: str, job_ids: Sequence[str]) -> list[Any]:
-        """Without a thread hop: the event loop's own pool (one per server), opened on first use inside the loop.
-        On the standby while it answers (see standby.py)."""
-        query = (f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
-                 f"LEFT JOIN {table} AS v ON v.job_id = ANY(?)").replace("?", "%s").encode()
+        """Without a thread hop: on connections the event loop drives (postgres_lookups.py), one set per server, made
+        on first use inside the loop. On the standby while it answers (see standby.py)."""
+        query = _numbered(f"SELECT {VIEW_POSITION}, {columns} FROM {POSITION_OF_TABLE} "
+                          f"LEFT JOIN {table} AS v ON v.job_id = ANY(?)")
+        params = (table, list(job_ids))
         route = self.read_route
         if route is not None and route.on_standby:
             try:
-                rows = await self._rows_on("standby", self._read_connect, query, table, job_ids)
+                rows = await self._rows_on("standby", self._read_connect, query, params)
             except Exception as error:
                 if not is_unreachable(error):
                     raise
@@ -331,30 +333,22 @@ class PostgresBackend(Backend):
         elif route is not None and not route.fallback:
             raise route.unavailable(RuntimeError("it does not answer"))
         try:
-            rows = await self._rows_on("primary", self._connect, query, table, job_ids)
+            rows = await self._rows_on("primary", self._connect, query, params)
         except _UNREACHABLE as e:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {e}") from e
         if route is not None:
             route.count("primary")
         return rows
 
-    async def _rows_on(self, server: str, connect: dict[str, Any], query: bytes, table: str,
-                       job_ids: Sequence[str]) -> list[Any]:
-        pool = self._async_pools.get(server)
-        if pool is None:
-            pool = self._async_pools[server] = AsyncConnectionPool(kwargs=connect, min_size=1, max_size=10,
-                                                                   open=False, timeout=2 if server == "primary" else 1)
-            await pool.open()
+    async def _rows_on(self, server: str, connect: dict[str, Any], query: bytes,
+                       params: Sequence[Any]) -> list[Any]:
+        lookups = self._lookups.get(server)
+        if lookups is None or not lookups.on_running_loop():
+            lookups = self._lookups[server] = LoopLookups(connect, 2 if server == "primary" else 1)
         if server == "standby" and self.read_route is not None and self._standby_returns != self.read_route.returns:
             self._standby_returns = self.read_route.returns
-            await pool.check()  # its connections died with the standby's last stop
-        try:
-            async with pool.connection() as conn:
-                cursor = await conn.execute(query, (table, list(job_ids)))
-                return await cursor.fetchall()
-        except _UNREACHABLE:
-            await pool.check()
-            raise
+            await lookups.forget_idle()  # their connections died with the standby's last stop
+        return await lookups.rows(query, params)
 
     def notify(self, cursor: Cursor, channel: str) -> None:
         cursor.execute(f'NOTIFY "{channel}"')
@@ -392,13 +386,20 @@ class PostgresBackend(Backend):
                     for name, address, state, sync, lag_bytes, lag_seconds in cursor.fetchall()]
 
     async def aclose(self) -> None:
-        for pool in self._async_pools.values():
-            await pool.close()
+        lookups, self._lookups = self._lookups, {}
+        for each in lookups.values():
+            await each.close()
 
     def close(self) -> None:
         super().close()
         if self.reads is not self.db:
             self.reads.close()
+
+
+def _numbered(query: str) -> bytes:
+    """`?` placeholders as PostgreSQL's own: $1, $2, ..."""
+    pieces = query.split("?")
+    return (pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))).encode()
 
 
 def _hosts(conninfo: dict[str, str]) -> str:

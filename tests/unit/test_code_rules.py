@@ -86,7 +86,8 @@ STORAGE = ROOT / "adapters" / "storage"
 SQL_STATEMENT = re.compile(r"\b(SELECT\s+\S|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|(CREATE|DROP|ALTER)\s+"
                            r"(TABLE|INDEX|TRIGGER|SCHEMA|FUNCTION|OR REPLACE)|LISTEN\s|NOTIFY\s|pg_\w+\()")
 TOPIC = re.compile(r"^(eventsourcing\.[\w.]+(:\w+)?|[\w.]+:[A-Z]\w*(\.\w+)*)$")
-BACKEND_MODULES = {"sqlite3": {"sqlite.py"}, "psycopg": {"postgres.py", "library.py", "standby.py"},
+BACKEND_MODULES = {"sqlite3": {"sqlite.py"},
+                   "psycopg": {"postgres.py", "postgres_lookups.py", "library.py", "standby.py"},
                    "psycopg_pool": {"postgres.py", "standby.py"}}
 URL_PARSER = ("adapters/settings.py", "psycopg.conninfo")  # libpq's own reading of JOBSTORE_DATABASE_URL
 
@@ -122,9 +123,9 @@ def test_no_library_topic_is_named_outside_the_storage_adapter() -> None:
 
 def test_only_the_backend_strategies_know_which_store_they_run_on() -> None:
     """The store is chosen once (storage/backend.py: open_backend); only storage/sqlite.py and
-    storage/postgres.py (with the library boundary, which extends the library's PostgreSQL recorder, and the
-    standbys' read route) use a store's driver; nothing branches on a dialect. Settings read the database URL
-    with libpq's own parser."""
+    storage/postgres.py (with the library boundary, which extends the library's PostgreSQL recorder, the
+    standbys' read route and the event loop's lookups) use a store's driver; nothing branches on a dialect.
+    Settings read the database URL with libpq's own parser."""
     import ast
 
     offenders = []
