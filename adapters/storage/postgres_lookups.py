@@ -56,14 +56,19 @@ class LoopConnection:
         if self.broken is not None:
             raise psycopg.OperationalError(f"the connection was lost: {self.broken}")
         values = self._transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
-        name = self._prepared.get(query)
-        if name is None:
-            name = f"jobstore_lookup_{len(self._prepared)}".encode()
-            self._pgconn.send_prepare(name, query, param_types=self._transformer.types)
-            await self._answered()
-            self._prepared[query] = name
-        self._pgconn.send_query_prepared(name, values, param_formats=self._transformer.formats)
-        result = await self._answered()
+        try:
+            name = self._prepared.get(query)
+            if name is None:
+                name = f"jobstore_lookup_{len(self._prepared)}".encode()
+                self._pgconn.send_prepare(name, query, param_types=self._transformer.types)
+                await self._answered()
+                self._prepared[query] = name
+            self._pgconn.send_query_prepared(name, values, param_formats=self._transformer.formats)
+            result = await self._answered()
+        except psycopg.OperationalError as error:  # the connection failed, or the server is ending it
+            if self.broken is None:
+                self._lose(error)
+            raise
         self._transformer.set_pgresult(result)
         return self._transformer.load_rows(0, result.ntuples, tuple)
 
@@ -94,8 +99,8 @@ class LoopConnection:
                         answer.set_result(results)
                     return
                 self._results.append(result)
-        except psycopg.Error as error:  # the server closed the connection, or the network failed
-            self._lose(error)
+        except Exception as error:  # noqa: BLE001 - the server closed the connection, or the network failed:
+            self._lose(error)  # whatever it was, the lookup waiting learns of it rather than waiting forever
 
     def _lose(self, error: Exception) -> None:
         self.broken = error
