@@ -78,6 +78,23 @@ def test_the_views_serve_what_the_earlier_version_showed(upgraded: Services, bac
             assert row is not None and row.document == document, (view, job_id)
 
 
+def test_getjobs_lookups_on_the_event_loop_serve_what_the_earlier_version_showed(upgraded: Services,
+                                                                                  backend: str) -> None:
+    was = expected(backend)
+
+    async def looked_up() -> list[tuple[JobView, str, Any, int]]:
+        reads = [(view, job_id, await upgraded.views.get_async(view, job_id))
+                 for view in (JobView.BASIC, JobView.FULL) for job_id in was["views"][view.value]]
+        await upgraded.backend.aclose()
+        return [(view, job_id, read.row and read.row.document, read.position) for view, job_id, read in reads]
+
+    looked = asyncio.run(looked_up())
+    assert {view for view, *_ in looked} == {JobView.BASIC, JobView.FULL}
+    for view, job_id, document, position in looked:
+        assert document == was["views"][view.value][job_id], (view, job_id)
+        assert position == was["positions"][view.value]
+
+
 def test_the_history_and_every_hash_export_byte_for_byte_as_before(upgraded: Services, backend: str) -> None:
     exported = io.StringIO()
     upgraded.audit.export(exported)
