@@ -150,14 +150,6 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
-    def wait_until_projecting(self, timeout: float = 30) -> None:
-        """Until the worker has said it is projecting, which it says once its SIGTERM handler is in place."""
-        deadline = time.monotonic() + timeout
-        while "jobstore projecting" not in self.log():
-            assert self.process is not None and self.process.poll() is None, f"the worker ended: {self.log()}"
-            assert time.monotonic() < deadline, f"the worker did not start within {timeout} s: {self.log()}"
-            time.sleep(0.05)
-
     def call(self, method: str, path: str, body: Any = None, key: str | None = None, raw: bytes | None = None,
              headers: dict[str, str] | None = None) -> Reply:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
