@@ -167,7 +167,8 @@ class Commands:
         """Run a write once per idempotency key (per API key): a retry with the same request gets the first
         answer back, error or not; the same key with another request is ALREADY_EXISTS. A retry of a request
         whose write committed without an answer (the database failed over, or the server stopped) gets the
-        answer that write would have had."""
+        answer that write would have had; so does the request itself when the connection broke as its commit's
+        answer travelled, and the append the recorder retried found the job already written."""
         if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidArgument(IDEMPOTENCY_KEY, f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
         store, scope = self.services.idempotency, caller.principal.name
@@ -197,6 +198,10 @@ class Commands:
             raise
         finally:
             APPENDING_FOR.reset(claimed)
+        if written.position is None:
+            applied = await to_thread.run_sync(self._applied, scope, key)
+            if applied is not None:  # its append committed, lost its answer, and was retried: a no-op by then
+                return await self._answer_applied(scope, key, applied, shows_job, replayed=False)
         kept = Stored(0, "" if written.shown else written.answer.decode(), written.position, written.shown)
         await to_thread.run_sync(store.complete, scope, key, kept)
         return written

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from jobstore.adapters.errors import code_of
 from jobstore.adapters.runtime import Services, open_services
 from jobstore.adapters.settings import Settings
 from jobstore.adapters.storage.database import DatabaseUnavailable
+from jobstore.adapters.storage.library import EventRecorder
 from jobstore.domain.job import stream_id
 from tests.conftest import drop_schema, postgres_url, unique
 
@@ -113,3 +115,33 @@ def test_a_request_that_failed_before_its_event_committed_runs_again_on_retry(
     assert events_of(services, job_id) == 0
     written = asyncio.run(commands.upsert(caller(), create(job_id), "key-1"))
     assert not written.replayed and events_of(services, job_id) == 1
+
+
+def test_an_append_retried_after_its_commit_answer_was_lost_answers_with_the_committed_position(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection breaks after the append's COMMIT and before its answer (the server really commits and really
+    ends the connection). The recorder retries the append on a new connection; the version is taken (by the
+    append itself), so the command decides again on the stored job and finds nothing to change. The request
+    answers as the committed write, at its position, not as a write that changed nothing."""
+    commands = Commands(services, lambda: datetime.now(UTC))
+    job_id = unique("doubt")
+    asyncio.run(commands.upsert(caller(), create(job_id), "create"))
+    pending = json.dumps({"job": {"jobId": job_id, "status": "JOB_STATUS_PENDING"},
+                          "writeMask": {"status": True}}).encode()
+    composed = EventRecorder._query
+    broken = [True]
+
+    def commit_then_break(recorder: EventRecorder, stored_events: Any) -> bytes:
+        query = composed(recorder, stored_events)
+        if broken.pop() if broken else False:
+            return query + b"; COMMIT; SELECT pg_terminate_backend(pg_backend_pid())"
+        return query
+    with monkeypatch.context() as patch:
+        patch.setattr(EventRecorder, "_query", commit_then_break)
+        written = asyncio.run(commands.upsert(caller(), pending, "pending"))
+    assert not broken, "the append's connection was broken"
+    assert events_of(services, job_id) == 2
+    assert written.position == services.event_log.head(), "the committed event's position"
+    assert not written.replayed and json.loads(written.answer)["job"]["status"] == "JOB_STATUS_PENDING"
+    again = asyncio.run(commands.upsert(caller(), pending, "pending"))
+    assert again.replayed and again.position == written.position and events_of(services, job_id) == 2
