@@ -1,9 +1,10 @@
-"""gRPC load from the bench's own process: callers as asyncio tasks on one grpc.aio channel (one HTTP/2
-connection), sending requests already serialized and taking answers as bytes, so that the client, which shares
-the machine's cores with the server, spends as little as it can on each call (bench/README.md: why asyncio)."""
+"""gRPC load from the bench's own process: callers on one channel (one HTTP/2 connection), sending requests
+already serialized and taking answers as bytes, so that the client, which shares the machine's cores with the
+server, spends as little as it can on each call (bench/README.md: the gRPC client)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,21 +49,49 @@ def answer(target: str, key: str, path: str, request: bytes) -> bytes:
 
 
 def in_sequence(target: str, key: str, path: str, plans: list[list[bytes]]) -> float:
-    """Calls/s of `path`, one caller per plan sending its requests in order, all on one channel."""
+    """Calls/s of `path`, one caller per plan sending its requests in order, all on one channel.
 
-    async def run() -> float:
-        async with grpc.aio.insecure_channel(target) as channel:
-            call = _method(channel, path)
+    A caller is a chain of grpcio futures on a synchronous channel: each answer's callback, on grpcio's own
+    thread, sends the caller's next request. Against a bare health server that cost the client 247 us of CPU per
+    call, against 321 us for asyncio tasks on a grpc.aio channel and 283 us for blocking calls from threads (and
+    the server less too); the client shares the machine's cores with the server it measures."""
+    finished = threading.Event()
+    failures: list[BaseException] = []
+    running = [len(plans)]
+    lock = threading.Lock()
 
-            async def caller(plan: list[bytes]) -> None:
-                for request in plan:
-                    await call(request, metadata=(("rime-api-key", key),), timeout=60)
+    def caller_done(error: BaseException | None) -> None:
+        with lock:
+            if error is not None:
+                failures.append(error)
+            running[0] -= 1
+            if not running[0] or error is not None:
+                finished.set()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(caller(plan) for plan in plans))
-            return sum(map(len, plans)) / (time.perf_counter() - started)
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(path)
+        metadata = (("rime-api-key", key),)
 
-    return asyncio.run(run())
+        def send(plan: list[bytes], index: int) -> None:
+            def answered(future: grpc.Future) -> None:
+                error = future.exception()
+                if error is not None or index + 1 == len(plan):
+                    caller_done(error)
+                elif not finished.is_set():
+                    send(plan, index + 1)
+            call.future(plan[index], metadata=metadata, timeout=60).add_done_callback(answered)
+
+        started = time.perf_counter()
+        for plan in plans:
+            if plan:
+                send(plan, 0)
+            else:
+                caller_done(None)
+        finished.wait()
+        elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return sum(map(len, plans)) / elapsed
 
 
 def for_seconds(target: str, key: str, path: str, request: bytes, callers: int, seconds: float) -> float:

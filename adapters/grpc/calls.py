@@ -121,7 +121,7 @@ def parsed(message_class: type[Message], raw: bytes) -> Message:
     except (DecodeError, RecursionError, ValueError) as error:
         raise InvalidArgument("request", f"is not a valid {message_class.DESCRIPTOR.full_name} message "
                                          f"({error or 'its bytes do not decode'})") from None
-    check_request(request)
+    check_request(request, raw)
     return request
 
 

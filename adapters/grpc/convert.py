@@ -4,15 +4,18 @@ messages, and the core's field names in error messages as the gRPC requests name
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from jobstore.adapters.errors import ReplayedError
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
+from jobstore.adapters.grpc.request_json import as_json, plan
 from jobstore.domain.errors import InvalidArgument
 from jobstore.projections.columns import FILTERS
 
@@ -22,33 +25,74 @@ _SECONDS = range(-62_135_596_800, 253_402_300_800)  # 0001-01-01T00:00:00Z up to
 _NANOS = range(1_000_000_000)
 
 
-def as_json(message: Message) -> dict[str, Any]:
-    """The message as proto3's JSON mapping writes it: camelCase names, enums by name (an unknown number as the
-    number), fields at their defaults left out."""
-    converted: dict[str, Any] = json_format.MessageToDict(message)
-    return converted
+def check_request(message: Message, raw: bytes) -> None:
+    """What a request decoded from `raw` may not hold, each INVALID_ARGUMENT naming where: a field number its
+    message does not define (as an unknown JSON key is in the REST API), and a time RFC 3339 cannot write.
+
+    Unknown fields are found by their bytes: discarding them shrinks the message only when it holds some. That is
+    two calls into protobuf's C where looking for them walked every message in the request in Python, and only
+    the messages that can hold a time are walked: 3.5 us per UpsertJob of the bench's lifecycles against 14 us.
+    A request that holds unknown fields is walked whole, so that the first refusal is the one it always was."""
+    sized = message.ByteSize()
+    message.DiscardUnknownFields()
+    if message.ByteSize() != sized:
+        _first_refusal(type(message).FromString(raw))
+    _check_times(message)
 
 
-def check_request(message: Message, path: str = "") -> None:
-    """What a decoded request may not hold, each INVALID_ARGUMENT naming where: a field number its message does
-    not define (as an unknown JSON key is in the REST API), and a time RFC 3339 cannot write."""
+def _first_refusal(message: Message, path: str = "") -> None:
+    """The first of the request's unknown field numbers and times out of range, in the order of its fields."""
     if len(UnknownFieldSet(message)):
         number = UnknownFieldSet(message)[0].field_number
         raise InvalidArgument(path.rstrip(".") or "request", f"holds field number {number}, which "
                               f"{message.DESCRIPTOR.full_name} does not define (the numbers of the published "
                               "fields whose type changed are reserved; see the README's gRPC section)")
     for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        items = enumerate(value) if field.is_repeated else [(None, value)]
-        for index, item in items:
-            at = f"{path}{field.name}" + ("" if index is None else f".{index}")
-            if field.message_type.full_name != _TIMESTAMP:
-                check_request(item, at + ".")
-            elif item.seconds not in _SECONDS or item.nanos not in _NANOS:
-                raise InvalidArgument(at, f"must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, with "
-                                          f"nanos from 0 to 999999999 (got seconds {item.seconds}, nanos "
-                                          f"{item.nanos})")
+        if field.message_type is not None:
+            _walk_into(field, value, path, _first_refusal)
+
+
+def _check_times(message: Message, path: str = "") -> None:
+    for field in _timed_fields(message.DESCRIPTOR):
+        if field.is_repeated or message.HasField(field.name):
+            _walk_into(field, getattr(message, field.name), path, _check_times)
+
+
+def _walk_into(field: FieldDescriptor, value: Any, path: str, walk: Callable[[Message, str], None]) -> None:
+    """Check each time `value` is, or `walk` each message it is; a repeated field's elements are numbered."""
+    items = enumerate(value) if field.is_repeated else [(None, value)]
+    for index, item in items:
+        at = f"{path}{field.name}" + ("" if index is None else f".{index}")
+        if field.message_type.full_name != _TIMESTAMP:
+            walk(item, at + ".")
+        else:
+            _check_time(item, at)
+
+
+def _check_time(time: Any, at: str) -> None:
+    if time.seconds not in _SECONDS or time.nanos not in _NANOS:
+        raise InvalidArgument(at, f"must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, with nanos "
+                                  f"from 0 to 999999999 (got seconds {time.seconds}, nanos {time.nanos})")
+
+
+@cache
+def _timed_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+    """The message fields that are times or hold one at some depth, by field number (as ListFields orders them)."""
+    return tuple(sorted((field for field in descriptor.fields if _holds_time(field.message_type, set())),
+                        key=lambda field: field.number))
+
+
+def _holds_time(descriptor: Descriptor | None, seen: set[str]) -> bool:
+    if descriptor is None or descriptor.full_name in seen:
+        return False
+    if descriptor.full_name == _TIMESTAMP:
+        return True
+    seen.add(descriptor.full_name)
+    return any(_holds_time(field.message_type, seen) for field in descriptor.fields)
+
+
+for _request in (rime.UpsertJobRequest, rime.FailJobRequest, rime.FinalizeCancellationRequest):
+    plan(_request.DESCRIPTOR)
 
 
 def upsert_body(request: rime.UpsertJobRequest) -> dict[str, Any]:

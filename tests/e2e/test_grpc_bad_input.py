@@ -25,6 +25,7 @@ from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
 from tests.conftest import unique
 from tests.e2e.conftest import Keys
 from tests.e2e.server import Server, ok, upsert
+from tests.protobuf_wire import varint
 
 SERVICES = (rime.DESCRIPTOR.services_by_name["JobManager"], rime.DESCRIPTOR.services_by_name["JobReader"],
             v1.DESCRIPTOR.services_by_name["Audit"])
@@ -354,15 +355,6 @@ def history(server: Server, keys: Keys, job_id: str) -> list[dict[str, Any]]:
 
 
 # --- building requests
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def reach(message: Any, names: list[str]) -> Any:
