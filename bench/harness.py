@@ -45,6 +45,29 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
+def settle(url: str | None, most_seconds: float) -> str:
+    """Let PostgreSQL finish what the parts before left it (dirty buffers, autovacuum of the tables they filled)
+    before the next part measures: a CHECKPOINT, then a wait of up to `most_seconds` for autovacuum workers to end.
+    A part's baseline that does not touch the database (a health check) would otherwise be measured against a
+    figure that shares the cores with that work. Returns what it waited for."""
+    if not url:
+        return "nothing"
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        if most_seconds <= 0:
+            return "a checkpoint"
+        workers = 0
+        while time.monotonic() - started < most_seconds:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                               ).fetchone()
+            workers = max(workers, row[0] if row else 0)
+            if not row or not row[0]:
+                break
+            time.sleep(0.5)
+    return f"a checkpoint and {workers} autovacuum workers, {time.monotonic() - started:.1f} s"
+
+
 @contextmanager
 def store(backend: str, url: str | None, workdir: Path) -> Iterator[Settings]:
     """An empty store on `backend` (a fresh schema on PostgreSQL), dropped afterwards."""

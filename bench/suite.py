@@ -4,6 +4,7 @@ baseline measured in the same run; bench/README.md keeps the latest figures."""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import sys
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import catchup, http_reads, http_writes, lag, log_tree, scale, soak, standby, time_travel, watch, writes
-from bench.harness import Figure, store, table
+from bench.harness import Figure, settle, store, table
 from jobstore.adapters.runtime import tune_interpreter
 from jobstore.adapters.settings import Settings
 
+SETTLE_SECONDS = 60.0  # the longest a part waits for PostgreSQL's autovacuum of what the parts before wrote
 SIZES = {
     "full": {"jobs": 600, "log_events": 200_000, "runner_seconds": 20, "http_seconds": 10, "lag_writes": 1000,
              "scale_small": 10_000, "scale_large": 1_000_000, "requests": 300, "long_job_events": 10_000,
@@ -59,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, part in parts.items():
             if args.only and name not in args.only:
                 continue
-            print(f"[{time.monotonic() - started:5.0f} s] {name} ...", file=sys.stderr, flush=True)
+            gc.collect()
+            waited = settle(url, 0.0 if args.smoke else SETTLE_SECONDS)
+            print(f"[{time.monotonic() - started:5.0f} s] {name} (after {waited}) ...", file=sys.stderr, flush=True)
             with store("sqlite" if name.endswith("-sqlite") else "postgres", url, Path(workdir)) as settings:
                 figures += part(settings)
     print(f"\njobstore bench ({'smoke' if args.smoke else 'full'}; PostgreSQL unless a figure says SQLite) on "
