@@ -5,7 +5,7 @@ bench's job lifecycles, 27 us per UpsertJob against 11 us this way (with the dic
 
 Only the kinds of field jobstore's requests hold are planned; `plan` refuses any other when the module that
 converts a message type is imported, so a .proto change cannot reach a request unconverted.
-tests/property/test_request_json.py holds the result equal to MessageToDict's on generated requests."""
+tests/unit/test_request_json.py holds the result equal to MessageToDict's on generated messages."""
 from __future__ import annotations
 
 import math
