@@ -43,11 +43,15 @@ def running_time_secs(document: JobDocument, now: datetime) -> float:
     if "startTime" not in document:
         return 0.0
     start = parse_time(document["startTime"])
-    if JobStatus(document["status"]) in TERMINAL and "completionTime" in document:
-        end = parse_time(document["completionTime"])
-    else:
-        end = now
+    end = now if runs_on_the_clock(document) else parse_time(document["completionTime"])
     return max(0.0, (end - start).total_seconds())
+
+
+def runs_on_the_clock(document: JobDocument) -> bool:
+    """Whether the job as a read shows it changes with the time of the read: its running time grows from
+    startTime until it ends in a terminal status with a completionTime."""
+    return "startTime" in document and not (JobStatus(document["status"]) in TERMINAL
+                                            and "completionTime" in document)
 
 
 def progress_text(document: JobDocument) -> str | None:

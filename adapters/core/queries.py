@@ -3,9 +3,10 @@ job's project and test run) or from the log (history, the feed, a job as it was)
 is checked and the request validated, and after the views hold the position the caller asked to see."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property, partial
 from typing import Any
 
 from anyio import to_thread
@@ -29,7 +30,7 @@ from jobstore.adapters.storage.standby import StandbyPositions
 from jobstore.domain.enums import JobStatus, JobType, JobView
 from jobstore.domain.errors import FailedPrecondition, InvalidArgument, JobNotFound, OutOfRange
 from jobstore.domain.values import parse_job_id, utc_time
-from jobstore.projections.render import present, project_id, stored_view
+from jobstore.projections.render import present, project_id, runs_on_the_clock, stored_view
 from jobstore.projections.rows import ViewRow
 
 MAX_POSITION = 2**63 - 1  # positions and versions are 64-bit integers in the store
@@ -51,11 +52,20 @@ class EventPage:
 
 @dataclass(frozen=True)
 class JobRead:
-    """A job as a read shows it, and the position of the log the view it came from stood at (None for a job
-    as it was, rebuilt from the log)."""
+    """A job as a read shows it (built when first asked for), and the position of the log the view it came from
+    stood at (None for a job as it was, rebuilt from the log).
 
-    job: dict[str, Any]
+    `answer_key` is the same for every read that shows the same job and never for two that differ: an answer
+    built from one such read may be kept and given for the next. None for a job that changes with the clock
+    (runs_on_the_clock) and for a job as it was."""
+
+    show: Callable[[], dict[str, Any]]
     position: int | None
+    answer_key: Hashable | None = None
+
+    @cached_property
+    def job(self) -> dict[str, Any]:
+        return self.show()
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,9 @@ class Queries:
             found = await self.services.views.get_async(shown, checked)
             if found.row is None:
                 raise at_position(JobNotFound(checked), found.position)
-            return JobRead(present(found.row.document, shown, self.now()), found.position)
+            row, moment = found.row, self.now()
+            key = None if runs_on_the_clock(row.document) else (stored_view(shown), row.stream_id, row.version)
+            return JobRead(partial(present, row.document, shown, moment), found.position, key)
         authorize(principal, Permission.AUDIT, AS_IT_WAS)
         shown = parse_view(view)
         if as_of is not None and version is not None:
@@ -132,7 +144,7 @@ class Queries:
             document, moment = await to_thread.run_sync(audit.at_version, checked, version)
         else:
             document, moment = await to_thread.run_sync(audit.as_of, checked, parse_rfc3339("asOf", as_of or ""))
-        return JobRead(present(document, shown, moment), None)
+        return JobRead(partial(present, document, shown, moment), None)
 
     async def list_jobs(self, principal: Principal, *, project: str | None = None, agent: str | None = None,
                         view: str | None = None, selected: dict[str, list[str]] | None = None,

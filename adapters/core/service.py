@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from jobstore.adapters.core.answers import KeptAnswers
 from jobstore.adapters.core.commands import Commands, CommandTimer
 from jobstore.adapters.core.log import LogProofs
 from jobstore.adapters.core.queries import Queries
@@ -17,3 +18,4 @@ class Core:
         self.commands = Commands(services, now, timed)
         self.queries = Queries(services, now)
         self.log = LogProofs(services)
+        self.answers = KeptAnswers()

@@ -166,7 +166,7 @@ async def abort(call: Call, error: Exception, route: str) -> None:
     await call.context.abort(STATUS_CODES[code], message, trailing_metadata=trailing)
 
 
-Handler = Callable[[Call, Any], Awaitable[Message]]
+Handler = Callable[[Call, Any], Awaitable[Message | bytes]]  # bytes: the answer already encoded
 StreamHandler = Callable[[Call, Any], AsyncIterator[Message]]
 
 
@@ -213,7 +213,7 @@ def method_handler(service: str, method: Method, core: Core, metrics: Metrics) -
             raise asyncio.CancelledError
         context.set_trailing_metadata(call.answer_metadata)
         observe(0, started)
-        return bytes(answer.SerializeToString())
+        return answer if isinstance(answer, bytes) else bytes(answer.SerializeToString())
 
     async def stream(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
         started, call = time.perf_counter(), Call.of(context, core)

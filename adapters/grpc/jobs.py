@@ -61,12 +61,13 @@ async def cancel_job(call: Call, request: rime.CancelJobRequest) -> rime.CancelJ
 # --- JobReader
 
 
-async def get_job(call: Call, request: rime.GetJobRequest) -> rime.GetJobResponse:
+async def get_job(call: Call, request: rime.GetJobRequest) -> bytes:
     read = await call.core.queries.get_job(call.caller.principal, request.job_id,
                                            optional_enum_name(rime.JobView, request.view), call.min_position)
     assert read.position is not None, "a job read from its view"
     call.read_at(read.position)
-    return message(rime.GetJobResponse, {"job": read.job})
+    return call.core.answers.answer("protobuf", read.answer_key, lambda: bytes(
+        message(rime.GetJobResponse, {"job": read.job}).SerializeToString()))
 
 
 async def list_jobs(call: Call, request: rime.ListJobsRequest) -> rime.ListJobsResponse:

@@ -101,7 +101,16 @@ def error_response(error: Exception, server_request_id: str | None = None) -> JS
 
 def read_response(answer: dict[str, Any], position: int | None) -> JSONResponse:
     """A read's answer, and the position of the log the view it came from stood at (to watch from)."""
-    return JSONResponse(answer, headers=None if position is None else {POSITION_HEADER: str(position)})
+    return JSONResponse(answer, headers=_read_at(position))
+
+
+def encoded_read_response(body: bytes, position: int | None) -> Response:
+    """read_response for an answer already in JSON."""
+    return Response(body, media_type=JSONResponse.media_type, headers=_read_at(position))
+
+
+def _read_at(position: int | None) -> dict[str, str] | None:
+    return None if position is None else {POSITION_HEADER: str(position)}
 
 
 def written_response(written: Written) -> Response:

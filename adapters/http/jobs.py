@@ -3,6 +3,7 @@ request, calls the core, and renders its answer."""
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -20,6 +21,7 @@ from jobstore.adapters.http.common import (
     caller,
     core_of,
     documented,
+    encoded_read_response,
     idempotency_key,
     parse_query,
     permitted,
@@ -150,15 +152,16 @@ async def list_jobs_for_project(projectId: str, request: Request) -> JSONRespons
 @router.get("/v1/jobs/{jobId}", tags=["JobReader"], summary="GetJob (and, for auditors, the job as it was)",
             openapi_extra=documented(GetJobQuery),
             responses=read_at_position(success("The job", job=(JOB_SCHEMA, True))))
-async def get_job(jobId: str, request: Request) -> JSONResponse:
+async def get_job(jobId: str, request: Request) -> Response:
     if "asOf" in request.query_params or "version" in request.query_params:
         principal = await permitted(request, Permission.AUDIT, AS_IT_WAS)
     else:
         principal = await permitted(request, Permission.READ)
     query = parse_query(request.query_params, GetJobQuery)
-    read = await core_of(request).queries.get_job(principal, jobId, query.view, query.min_position, query.as_of,
-                                                  query.version)
-    return read_response({"job": read.job}, read.position)
+    core = core_of(request)
+    read = await core.queries.get_job(principal, jobId, query.view, query.min_position, query.as_of, query.version)
+    body = core.answers.answer("json", read.answer_key, lambda: orjson.dumps({"job": read.job}))
+    return encoded_read_response(body, read.position)
 
 
 @router.get("/v1/jobs/{jobId}/project-id", tags=["JobReader"], summary="GetProjectID",

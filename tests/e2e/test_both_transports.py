@@ -309,6 +309,39 @@ def test_get_job_shows_progress_in_full_only(api: Transport, keys: Keys, world: 
         assert basic["jobData"]["stress"]["testRunId"] == full["jobData"]["stress"]["testRunId"]
 
 
+def test_reads_repeated_show_each_change_of_the_job_and_the_running_time_of_a_running_one(
+        api: Transport, keys: Keys) -> None:
+    """A read's answer is kept for the next read of the job unchanged (adapters/core/answers.py): every change
+    shows all the same, BASIC and FULL stay apart, and a running job's runningTimeSecs grows from read to read."""
+    job_id = unique("reread")
+
+    def read(view: str | None, position: int | None = None) -> dict[str, Any]:
+        return accepted(api.get_job(job_id, view, key=keys.reader, min_position=position)).job
+
+    created = accepted(api.upsert(stress_job(job_id, status=PENDING), key=keys.writer))
+    pending = read(FULL, created.position)
+    assert pending["status"] == PENDING and read(FULL) == pending and read(BASIC) == pending
+    with_progress = accepted(api.upsert({"jobId": job_id, "jobData": {"stress": {"progress": PROGRESS}}},
+                                        {"jobData": {"stress": {"progress": True}}}, key=keys.writer))
+    full = read(FULL, with_progress.position)
+    assert full["jobData"]["stress"]["progress"] == PROGRESS and full["jobProgressStr"] == "1 / 2 tests completed"
+    basic = read(BASIC)
+    assert "progress" not in basic["jobData"]["stress"] and "jobProgressStr" not in basic
+    assert read(FULL) == full and read(BASIC) == basic
+
+    started = move(api, keys.writer, job_id, RUNNING)
+    running = [read(FULL, started.position)["runningTimeSecs"]]
+    for _ in range(2):
+        time.sleep(0.02)
+        running.append(read(FULL)["runningTimeSecs"])
+    assert running == sorted(running) and running[0] < running[-1], running
+
+    done = move(api, keys.writer, job_id, SUCCEEDED)
+    ended = read(FULL, done.position)
+    assert ended["status"] == SUCCEEDED and ended["runningTimeSecs"] >= running[-1]
+    assert read(FULL) == ended and read(BASIC)["runningTimeSecs"] == ended["runningTimeSecs"]
+
+
 @pytest.fixture(scope="module")
 def population(transports: dict[str, Transport], keys: Keys) -> dict[str, Any]:
     """One agent's and one project's jobs, in several types, statuses and termination reasons."""

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from jobstore.domain.enums import JobView
-from jobstore.projections.render import present, view_document
+from jobstore.domain.enums import JobStatus, JobView
+from jobstore.projections.render import present, runs_on_the_clock, view_document
 
 NOW = datetime(2026, 11, 27, 18, 10, 5, 123456, tzinfo=UTC)
 BASIC_VIEWS = [JobView.BASIC, JobView.UNSPECIFIED]  # UNSPECIFIED means BASIC
@@ -160,3 +160,21 @@ def test_running_time_of_a_started_job_that_has_not_ended_is_now_minus_start(sta
 def test_running_time_is_always_present_in_both_views() -> None:
     for view in (JobView.BASIC, JobView.FULL, JobView.UNSPECIFIED):
         assert "runningTimeSecs" in present(stress_job([COMPLETED]), view, NOW)
+
+
+@pytest.mark.parametrize("status", [status.value.removeprefix("JOB_STATUS_") for status in JobStatus])
+@pytest.mark.parametrize("started", [False, True])
+@pytest.mark.parametrize("completed", [False, True])
+def test_a_job_runs_on_the_clock_exactly_when_a_later_read_shows_it_otherwise(
+        status: str, started: bool, completed: bool) -> None:
+    """What reads keep their answer by (adapters/core/answers.py): a job not on the clock shows the same at any
+    later time."""
+    fields = {}
+    if started:
+        fields["startTime"] = stamp(NOW - timedelta(hours=2))
+    if completed:
+        fields["completionTime"] = stamp(NOW - timedelta(hours=1))
+    document = stress_job([COMPLETED, RUNNING], **fields) | {"status": f"JOB_STATUS_{status}"}
+    for view in (JobView.BASIC, JobView.FULL):
+        later = present(document, view, NOW + timedelta(seconds=1)) != present(document, view, NOW)
+        assert runs_on_the_clock(document) is later
