@@ -76,9 +76,8 @@ def merge_into(document: JobDocument, data: JobChange) -> None:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a Z suffix; fixed width, so the text sorts as the time does (the year
-    in four digits: strftime writes the year 999 as 999)."""
-    utc = moment.astimezone(UTC)
-    return f"{utc.year:04d}{utc.strftime('-%m-%dT%H:%M:%S.%fZ')}"
+    in four digits, which strftime does not give for the year 999). isoformat takes half of strftime's time."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-len("+00:00")] + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -2,7 +2,8 @@
 json_format.ParseDict builds, for every kind of answer the gRPC services give."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from jobstore.adapters.grpc.messages import message
 from jobstore.adapters.grpc.protos import jobstore_v1_pb2 as v1
 from jobstore.adapters.grpc.protos import rime_jobs_pb2 as rime
-from jobstore.domain.document import format_time
+from jobstore.domain.document import format_time, parse_time
 
 BATCHES = [{"type": f"batch-{i}", "status": "TEST_TASK_STATUS_COMPLETED"} for i in range(3)]
 STRESS_FULL = {
@@ -73,6 +74,15 @@ def test_times_convert_to_the_same_timestamp_to_the_microsecond(moment: datetime
 def test_a_key_no_field_has_is_refused_rather_than_dropped() -> None:
     with pytest.raises(KeyError):
         message(rime.GetJobResponse, {"job": {**FILE_SCAN, "notAField": 1}})
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11, minutes=-30)),
+                                               timezone(timedelta(hours=13, minutes=45))])))
+def test_format_time_writes_the_same_instant_in_utc_at_a_fixed_width(moment: datetime) -> None:
+    text = format_time(moment)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text), text
+    assert parse_time(text) == moment
 
 
 def test_format_time_writes_the_year_in_four_digits() -> None:
